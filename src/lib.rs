@@ -1,0 +1,42 @@
+//! vidgate: an authorization gateway for video hosts.
+//!
+//! A video host hands out *auth tokens*; each says which actions (read, create, update,
+//! destroy) it grants on which videos, how many sessions may be opened with it, how long each
+//! lives and when the token itself expires. vidgate enforces them in front of a video origin.
+//! The external contract is `SPEC.md`; this crate is its implementation.
+//!
+//! # Layout
+//!
+//! - [`token`]: the auth token model — [`token::AuthToken`], its [`token::Grants`], the
+//!   strict JSON parsing of create and update bodies, and the *empty* predicate.
+//! - [`route`]: method and path → [`token::Action`] and video; the path checks (`bad_path`),
+//!   method overrides (`bad_request`) and `no_route`.
+//! - [`policy`]: the decision, a pure function of (token, session, action, video, now), and
+//!   [`policy::DenyReason`], the one table of statuses and reason strings.
+//! - [`session`]: session ids, owner keys and the session cookie's name.
+//! - [`store`]: the [`store::TokenStore`] trait and the in-memory [`store::MemoryStore`]
+//!   (sessions limits enforced atomically, destroy cascade, expiry sweeps).
+//! - [`clock`]: unix-millisecond [`clock::Timestamp`]s read through an injectable
+//!   [`clock::Clock`].
+
+pub mod clock;
+pub mod policy;
+pub mod route;
+pub mod session;
+pub mod store;
+pub mod token;
+
+/// `N` bytes from the operating system's CSPRNG. Token and session ids are credentials: if
+/// the OS cannot supply randomness, continuing would hand out guessable ones.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    #[allow(clippy::expect_used)]
+    getrandom::getrandom(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    bytes
+}
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
