@@ -20,7 +20,9 @@
 //!   [`clock::Clock`].
 
 pub mod clock;
+pub mod metrics;
 pub mod policy;
+pub mod response;
 pub mod route;
 pub mod session;
 pub mod store;
