@@ -1,0 +1,117 @@
+//! Reading a create response for the new video's id without losing a byte of it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use crate::response::{boxed, full, Body, BoxError};
+
+/// The most of a create response vidgate reads to find the new video's id (SPEC 2.4).
+pub const OWNERSHIP_READ_LIMIT: usize = 1 << 20;
+
+/// A body read in full, or, when it was larger than the limit, what was read and the rest.
+pub enum Buffered {
+    /// The whole body.
+    Whole(Bytes),
+    /// Its first bytes (over the limit), then a stream of the rest.
+    Partial(Body),
+}
+
+/// Read `body` up to `limit` bytes. Trailers of a whole body are dropped (create responses
+/// do not use them).
+pub async fn read_up_to(body: Body, limit: usize) -> Result<Buffered, BoxError> {
+    let mut body = body;
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            if buf.len() > limit {
+                return Ok(Buffered::Partial(boxed(Prefixed {
+                    prefix: Some(buf.freeze()),
+                    rest: body,
+                })));
+            }
+        }
+    }
+    Ok(Buffered::Whole(buf.freeze()))
+}
+
+/// Bytes already read, followed by the rest of the body.
+struct Prefixed {
+    prefix: Option<Bytes>,
+    rest: Body,
+}
+
+impl HttpBody for Prefixed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.rest.size_hint();
+        let extra = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
+        hint.set_lower(hint.lower() + extra);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
+    }
+}
+
+/// The whole body again, as a response body.
+pub fn whole(bytes: Bytes) -> Body {
+    full(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use http_body_util::StreamBody;
+
+    fn chunks(n: usize, size: usize) -> Body {
+        let frames =
+            (0..n).map(move |i| Ok::<_, BoxError>(Frame::data(Bytes::from(vec![i as u8; size]))));
+        boxed(StreamBody::new(stream::iter(frames)))
+    }
+
+    #[tokio::test]
+    async fn a_small_body_is_read_whole() {
+        match read_up_to(chunks(3, 10), 100).await.unwrap() {
+            Buffered::Whole(bytes) => assert_eq!(bytes.len(), 30),
+            Buffered::Partial(_) => panic!("should fit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_body_is_forwarded_complete() {
+        let Buffered::Partial(body) = read_up_to(chunks(10, 64), 100).await.unwrap() else {
+            panic!("should not fit");
+        };
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes.len(), 640);
+        for (i, chunk) in bytes.chunks(64).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| b == i as u8),
+                "chunk {i} intact and in order"
+            );
+        }
+    }
+}
