@@ -20,6 +20,7 @@
 //!   [`clock::Clock`].
 
 pub mod clock;
+pub mod demo;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
