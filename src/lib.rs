@@ -13,17 +13,24 @@
 //!   method overrides (`bad_request`) and `no_route`.
 //! - [`policy`]: the decision, a pure function of (token, session, action, video, now), and
 //!   [`policy::DenyReason`], the one table of statuses and reason strings.
+//! - [`proxy`]: forwarding to the origin: [`proxy::Upstream`], streaming, header hygiene, 502/504.
 //! - [`session`]: session ids, owner keys and the session cookie's name.
 //! - [`store`]: the [`store::TokenStore`] trait and the in-memory [`store::MemoryStore`]
 //!   (sessions limits enforced atomically, destroy cascade, expiry sweeps).
+//! - [`admin`]: the admin API (SPEC 3), an axum router: tokens, sessions, metrics, health.
 //! - [`clock`]: unix-millisecond [`clock::Timestamp`]s read through an injectable
 //!   [`clock::Clock`].
+//! - [`config`]: the TOML configuration: serde structs with defaults in one place, validation
+//!   naming the key and line.
 
+pub mod admin;
 pub mod clock;
+pub mod config;
 pub mod demo;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
+pub mod proxy;
 pub mod response;
 pub mod route;
 pub mod session;

@@ -198,8 +198,11 @@ pub fn strip(parts: &mut Parts, bearer_auth: bool) {
             } else {
                 format!("{path}?{}", kept.join("&"))
             };
-            // Only parts of the original URI are reassembled, so it stays valid.
-            if let Ok(uri) = rebuilt.parse::<Uri>() {
+            // Only pieces of the original URI are reassembled, so it stays valid; scheme and
+            // authority (HTTP/2, absolute-form) are kept.
+            let mut uri = parts.uri.clone().into_parts();
+            uri.path_and_query = rebuilt.parse().ok();
+            if let Ok(uri) = Uri::from_parts(uri) {
                 parts.uri = uri;
             }
         }
@@ -381,6 +384,13 @@ mod tests {
         }
         assert_eq!(p.headers[COOKIE], "theme=dark; lang=en");
         assert_eq!(p.headers["x-other"], "kept");
+    }
+
+    #[test]
+    fn strip_keeps_scheme_and_authority() {
+        let mut p = parts("https://videos.example/v?server_auth=t&x=1", &[]);
+        strip(&mut p, true);
+        assert_eq!(p.uri.to_string(), "https://videos.example/v?x=1");
     }
 
     #[test]
