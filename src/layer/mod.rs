@@ -51,8 +51,10 @@ pub use future::ResponseFuture;
 pub use layer::VidgateLayer;
 pub use service::Vidgate;
 
-/// The `SameSite` attribute of session cookies (`proxy.cookie_same_site`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The `SameSite` attribute of session cookies (`proxy.cookie_same_site`, written `"lax"` or
+/// `"none"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SameSite {
     /// `SameSite=Lax`: the default.
     #[default]
