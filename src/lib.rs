@@ -33,6 +33,7 @@ pub mod policy;
 pub mod proxy;
 pub mod response;
 pub mod route;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod token;
