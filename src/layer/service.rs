@@ -478,16 +478,13 @@ impl<St: TokenStore> Gate<St> {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(last_segment);
-        let encoded = parts
-            .headers
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let encoding = parts.headers.get(CONTENT_ENCODING).cloned();
         let (ids, body) = match read_up_to(body, OWNERSHIP_READ_LIMIT).await {
             Ok(Buffered::Whole(bytes)) => {
-                let mut ids = if encoded {
-                    Vec::new()
-                } else {
-                    ids_in_json(&bytes)
+                // Read a decoded copy; the client gets the bytes exactly as the origin sent them.
+                let mut ids = match decoded_for_reading(encoding.as_ref(), &bytes) {
+                    Some(plain) => ids_in_json(&plain),
+                    None => Vec::new(),
                 };
                 if ids.is_empty() {
                     ids.extend(location_id);
@@ -537,6 +534,47 @@ impl<St: TokenStore> Gate<St> {
     }
 }
 
+/// A create response body as plain bytes, for reading only: decoded when the origin
+/// compressed it anyway (gzip or deflate), at most [`OWNERSHIP_READ_LIMIT`] decoded bytes.
+fn decoded_for_reading<'a>(
+    encoding: Option<&HeaderValue>,
+    bytes: &'a [u8],
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::io::Read;
+    let Some(encoding) = encoding.and_then(|v| v.to_str().ok()) else {
+        return Some(std::borrow::Cow::Borrowed(bytes));
+    };
+    let limit = OWNERSHIP_READ_LIMIT as u64 + 1;
+    let mut plain = Vec::new();
+    let read = match encoding.trim().to_ascii_lowercase().as_str() {
+        "identity" | "" => return Some(std::borrow::Cow::Borrowed(bytes)),
+        "gzip" | "x-gzip" => flate2::read::GzDecoder::new(bytes)
+            .take(limit)
+            .read_to_end(&mut plain),
+        "deflate" => flate2::read::ZlibDecoder::new(bytes)
+            .take(limit)
+            .read_to_end(&mut plain),
+        other => {
+            tracing::warn!(
+                encoding = other,
+                "create response in an encoding vidgate cannot read"
+            );
+            return None;
+        }
+    };
+    match read {
+        Ok(n) if n <= OWNERSHIP_READ_LIMIT => Some(std::borrow::Cow::Owned(plain)),
+        Ok(_) => {
+            tracing::warn!("create response decodes to more than 1 MiB; not read for ownership");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "create response does not decode as its Content-Encoding says");
+            None
+        }
+    }
+}
+
 /// The ids in a create response's JSON body: its `token`, and its `key` when present.
 fn ids_in_json(bytes: &[u8]) -> Vec<String> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
@@ -574,6 +612,35 @@ mod tests {
         assert!(ids_in_json(br#"{"id": "abc"}"#).is_empty());
         assert!(ids_in_json(b"not json").is_empty());
         assert!(ids_in_json(br#"{"token": 5}"#).is_empty());
+    }
+
+    #[test]
+    fn compressed_create_responses_are_read_decoded() {
+        use std::io::Write;
+        let json = br#"{"token": "zipped"}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(json).unwrap();
+        let gz = gz.finish().unwrap();
+        let plain = decoded_for_reading(Some(&HeaderValue::from_static("gzip")), &gz).unwrap();
+        assert_eq!(ids_in_json(&plain), vec!["zipped"]);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(json).unwrap();
+        let z = z.finish().unwrap();
+        let plain = decoded_for_reading(Some(&HeaderValue::from_static("deflate")), &z).unwrap();
+        assert_eq!(ids_in_json(&plain), vec!["zipped"]);
+        assert!(decoded_for_reading(Some(&HeaderValue::from_static("br")), json).is_none());
+        let not_gzip = decoded_for_reading(Some(&HeaderValue::from_static("gzip")), json);
+        assert!(not_gzip.is_none());
+        assert_eq!(&*decoded_for_reading(None, json).unwrap(), json);
+    }
+
+    #[test]
+    fn a_bomb_is_not_decoded_past_the_limit() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b' '; OWNERSHIP_READ_LIMIT * 4]).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(decoded_for_reading(Some(&HeaderValue::from_static("gzip")), &gz).is_none());
     }
 
     #[test]
