@@ -24,6 +24,23 @@ pub enum ActionLabel {
 }
 
 impl ActionLabel {
+    const ALL: [ActionLabel; 6] = [
+        ActionLabel::Action(Action::Read),
+        ActionLabel::Action(Action::Create),
+        ActionLabel::Action(Action::Update),
+        ActionLabel::Action(Action::Destroy),
+        ActionLabel::Session,
+        ActionLabel::None,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            ActionLabel::Action(a) => a as usize,
+            ActionLabel::Session => 4,
+            ActionLabel::None => 5,
+        }
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,14 +79,13 @@ pub enum UpstreamClass {
 }
 
 impl UpstreamClass {
-    fn as_str(self) -> &'static str {
+    const LABELS: [&'static str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
+    fn index(self) -> usize {
         match self {
-            UpstreamClass::Status(s) if (200..300).contains(&s) => "2xx",
-            UpstreamClass::Status(s) if (300..400).contains(&s) => "3xx",
-            UpstreamClass::Status(s) if (400..500).contains(&s) => "4xx",
-            UpstreamClass::Status(s) if (500..600).contains(&s) => "5xx",
+            UpstreamClass::Status(s) if (200..600).contains(&s) => usize::from(s / 100 - 2),
             // 1xx and nonsense statuses are not expected as final answers: count them as errors.
-            UpstreamClass::Status(_) | UpstreamClass::Error => "error",
+            UpstreamClass::Status(_) | UpstreamClass::Error => 4,
         }
     }
 }
@@ -84,13 +100,19 @@ pub enum SweepKind {
 }
 
 /// Every metric vidgate exports, registered in its own registry.
+///
+/// The labelled series vidgate counts on every request are resolved once, here: the hot path
+/// increments an atomic instead of hashing label values.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    denials: IntCounterVec,
+    /// `[action][outcome]`, in [`ActionLabel::index`] and [`Outcome`] order.
+    requests: [[IntCounter; 2]; 6],
+    /// In [`DenyReason::ALL`] order.
+    denials: [IntCounter; DenyReason::ALL.len()],
+    /// In [`UpstreamClass::index`] order.
+    upstream_by_class: [IntCounter; 5],
     decision_seconds: Histogram,
-    upstream_responses: IntCounterVec,
     upstream_seconds: Histogram,
     tokens: IntGauge,
     sessions: IntGauge,
@@ -184,24 +206,14 @@ impl Metrics {
         registry.register(Box::new(sessions.clone()))?;
         registry.register(Box::new(sessions_created.clone()))?;
         registry.register(Box::new(sweep_removed.clone()))?;
-        for reason in DenyReason::ALL {
-            denials.with_label_values(&[reason.as_str()]);
-        }
-        for action in [
-            ActionLabel::Action(Action::Read),
-            ActionLabel::Action(Action::Create),
-            ActionLabel::Action(Action::Update),
-            ActionLabel::Action(Action::Destroy),
-            ActionLabel::Session,
-            ActionLabel::None,
-        ] {
-            for outcome in [Outcome::Allowed, Outcome::Denied] {
-                requests.with_label_values(&[action.as_str(), outcome.as_str()]);
-            }
-        }
-        for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
-            upstream_responses.with_label_values(&[class]);
-        }
+        // Resolving each series also creates it at zero, so alerts see it before any event.
+        let requests = ActionLabel::ALL.map(|action| {
+            [Outcome::Allowed, Outcome::Denied]
+                .map(|outcome| requests.with_label_values(&[action.as_str(), outcome.as_str()]))
+        });
+        let denials = DenyReason::ALL.map(|reason| denials.with_label_values(&[reason.as_str()]));
+        let upstream_by_class =
+            UpstreamClass::LABELS.map(|class| upstream_responses.with_label_values(&[class]));
         for kind in ["token", "session"] {
             sweep_removed.with_label_values(&[kind]);
         }
@@ -209,8 +221,8 @@ impl Metrics {
             registry,
             requests,
             denials,
+            upstream_by_class,
             decision_seconds,
-            upstream_responses,
             upstream_seconds,
             tokens,
             sessions,
@@ -221,14 +233,12 @@ impl Metrics {
 
     /// Count a judged request.
     pub fn request(&self, action: ActionLabel, outcome: Outcome) {
-        self.requests
-            .with_label_values(&[action.as_str(), outcome.as_str()])
-            .inc();
+        self.requests[action.index()][outcome as usize].inc();
     }
 
     /// Count an error response vidgate made.
     pub fn denial(&self, reason: DenyReason) {
-        self.denials.with_label_values(&[reason.as_str()]).inc();
+        self.denials[reason as usize].inc();
     }
 
     /// Record how long a decision took.
@@ -238,9 +248,7 @@ impl Metrics {
 
     /// Count an origin response (or failure) and how long its head took.
     pub fn upstream(&self, class: UpstreamClass, seconds: f64) {
-        self.upstream_responses
-            .with_label_values(&[class.as_str()])
-            .inc();
+        self.upstream_by_class[class.index()].inc();
         self.upstream_seconds.observe(seconds);
     }
 
@@ -344,6 +352,34 @@ mod tests {
         );
         assert_eq!(value(&text, "vidgate_upstream_seconds_count"), Some(3.0));
         assert_eq!(value(&text, "vidgate_sessions_created_total"), Some(1.0));
+    }
+
+    #[test]
+    fn resolved_series_are_in_label_order() {
+        for (i, reason) in DenyReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i, "{reason}");
+        }
+        for (i, action) in ActionLabel::ALL.into_iter().enumerate() {
+            assert_eq!(action.index(), i, "{}", action.as_str());
+        }
+        for (status, label) in [
+            (200, "2xx"),
+            (304, "3xx"),
+            (404, "4xx"),
+            (599, "5xx"),
+            (101, "error"),
+        ] {
+            assert_eq!(
+                UpstreamClass::LABELS[UpstreamClass::Status(status).index()],
+                label
+            );
+        }
+        let m = Metrics::new();
+        for reason in DenyReason::ALL {
+            m.denial(reason);
+            let series = format!(r#"vidgate_denials_total{{reason="{reason}"}}"#);
+            assert_eq!(value(&m.render(), &series), Some(1.0), "{series}");
+        }
     }
 
     #[test]
