@@ -68,22 +68,13 @@ impl Gateway {
     /// Build the store, start the demo origin when no upstream is configured, and bind both
     /// listeners. Must be called within a Tokio runtime.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
-        if config.proxy.tls_enabled() {
-            return Err(ServerError::Config(
-                "proxy.tls_cert / proxy.tls_key: TLS is not available in this build yet".into(),
-            ));
-        }
+        // Config::load refuses these already; a config built in code gets the same answer.
+        config
+            .refuse_unavailable()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
         let store = Arc::new(config.memory_store_builder().build());
         let (upstream, demo) = match &config.proxy.upstream {
-            Some(url) => {
-                if url.is_https() {
-                    return Err(ServerError::Config(
-                        "proxy.upstream: https:// upstreams are not available in this build yet"
-                            .into(),
-                    ));
-                }
-                (url.uri().clone(), None)
-            }
+            Some(url) => (url.uri().clone(), None),
             None => {
                 let (addr, task) = DemoOrigin::with_samples()
                     .spawn()
@@ -233,7 +224,9 @@ impl Gateway {
                         continue;
                     }
                 },
-                _ = stop.wait_for(|stop| *stop) => break,
+                // Awaited inside a block so no watch guard is held across the select: the
+                // future stays Send, and the gateway can be spawned.
+                _ = async { let _ = stop.wait_for(|stop| *stop).await; } => break,
             };
             let _ = stream.set_nodelay(true);
             let service = ServiceBuilder::new()
