@@ -1,0 +1,573 @@
+//! The `vidgate` binary (SPEC 5): `--help`, `--version`, `check-config`, and `serve` and `demo`
+//! run as child processes, driven with `curl` and stopped with SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{curl_blocking, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vidgate");
+/// The `shutdown_timeout` of the configs served here.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn vidgate(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("VIDGATE_CONFIG")
+        .output()
+        .expect("vidgate runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A file in the temp directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("vidgate-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A child process this test started, killed (by its own handle) if the test fails first.
+struct Running {
+    child: Child,
+    name: &'static str,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited early with {status}", self.name);
+        }
+    }
+
+    /// `kill -TERM <pid>`, then wait at most `bound` for the exit.
+    fn terminate(&mut self, bound: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {}", self.pid());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < bound,
+                "{} did not exit within {bound:?} of SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET with std sockets: the status, or `None` when nothing answers.
+fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Poll `GET /healthz` until it answers 200, at most 10 s.
+fn wait_healthy(child: &mut Running, admin: SocketAddr) {
+    let started = Instant::now();
+    while status_of(admin, "/healthz") != Some(200) {
+        child.assert_alive();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}: /healthz on {admin} did not answer 200 within 10 s",
+            child.name
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn curl(args: &[&str]) -> common::CurlReply {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    curl_blocking(&args)
+}
+
+// ---------------------------------------------------------------------------------------------
+// --help, --version
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn help_names_every_command() {
+    let output = vidgate(&["--help"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    for command in ["serve", "check-config", "demo"] {
+        assert!(text.contains(command), "{command} not in --help:\n{text}");
+    }
+    for command in ["serve", "check-config", "demo"] {
+        let output = vidgate(&[command, "--help"]);
+        assert!(output.status.success(), "{command} --help: {output:?}");
+    }
+    assert!(stdout(&vidgate(&["serve", "--help"])).contains("--config"));
+    assert!(stdout(&vidgate(&["demo", "--help"])).contains("--admin-listen"));
+
+    let nothing = vidgate(&[]);
+    assert_eq!(
+        nothing.status.code(),
+        Some(2),
+        "no command is a usage error"
+    );
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let output = vidgate(&["--version"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output), "vidgate 0.1.0\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// check-config, and serve with the same files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_shipped_config_checks_out() {
+    let output = vidgate(&["check-config", "--config", "config/vidgate.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "config/vidgate.toml: ok\n");
+    assert_eq!(stderr(&output), "");
+}
+
+/// `check-config` exits 2 with `message`; `serve` on the same file exits non-zero with the same
+/// message, and starts nothing.
+fn refused(file: &str, message: &str) {
+    let checked = vidgate(&["check-config", "--config", file]);
+    assert_eq!(
+        checked.status.code(),
+        Some(2),
+        "check-config {file}: {checked:?}"
+    );
+    assert_eq!(
+        stderr(&checked),
+        format!("{message}\n"),
+        "check-config {file}"
+    );
+    assert_eq!(stdout(&checked), "");
+
+    let started = Instant::now();
+    let served = vidgate(&["serve", "--config", file]);
+    assert!(!served.status.success(), "serve {file}: {served:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        stderr(&served),
+        stderr(&checked),
+        "serve and check-config must say the same thing"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_refused_naming_its_line_and_key() {
+    let file = TempFile::new(
+        "unknown.toml",
+        "# a comment\n[proxy]\nlisten = \"127.0.0.1:8080\"\nresponse_timeot = \"5s\"\n",
+    );
+    let output = vidgate(&["check-config", "--config", file.path()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(&format!("{}:4: proxy.response_timeot: ", file.path())),
+        "{text}"
+    );
+    assert!(text.contains("unknown key"), "{text}");
+    refused(file.path(), text.trim_end());
+
+    let section = TempFile::new("unknown-section.toml", "[proxy]\n\n[metrics]\nport = 1\n");
+    let output = vidgate(&["check-config", "--config", section.path()]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(&format!("{}:3: metrics", section.path())),
+        "{text}"
+    );
+    refused(section.path(), text.trim_end());
+}
+
+#[test]
+fn a_bad_duration_is_refused_naming_proxy_connect_timeout() {
+    let file = TempFile::new(
+        "duration.toml",
+        "[proxy]\nconnect_timeout = \"5 parsecs\"\n",
+    );
+    refused(
+        file.path(),
+        &format!(
+            "{}:2: proxy.connect_timeout: \"5 parsecs\" is not a duration (write e.g. \"5s\" or \"250ms\")",
+            file.path()
+        ),
+    );
+}
+
+#[test]
+fn a_missing_file_is_refused() {
+    let path = std::env::temp_dir().join("vidgate-cli-surely-not-here.toml");
+    let path = path.to_str().unwrap();
+    let output = vidgate(&["check-config", "--config", path]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(&format!("{path}: cannot read the config file")),
+        "{text}"
+    );
+    refused(path, text.trim_end());
+}
+
+#[test]
+fn an_environment_variable_the_config_names_is_read_by_check_config() {
+    let var = format!("VIDGATE_CLI_TEST_UNSET_{}", std::process::id());
+    let file = TempFile::new(
+        "env.toml",
+        &format!("[admin]\napp_token = \"a\"\nprivate_key_env = \"{var}\"\n"),
+    );
+    let output = vidgate(&["check-config", "--config", file.path()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.starts_with(&format!("{}:3: admin.private_key_env: ", file.path())),
+        "{text}"
+    );
+    refused(file.path(), text.trim_end());
+
+    let set = Command::new(BIN)
+        .args(["check-config", "--config", file.path()])
+        .env(&var, "from-the-environment")
+        .output()
+        .unwrap();
+    assert_eq!(set.status.code(), Some(0), "{set:?}");
+}
+
+/// A config that `serve` cannot run must not pass `check-config` (SPEC 5: same message, and a
+/// bad config never starts). `serve` refuses an https upstream at bind time.
+#[test]
+fn check_config_refuses_the_https_upstream_that_serve_refuses() {
+    let file = TempFile::new(
+        "https.toml",
+        &format!(
+            "[proxy]\nlisten = \"127.0.0.1:{}\"\nupstream = \"https://videos.example.com\"\n\
+             [admin]\nlisten = \"127.0.0.1:{}\"\n",
+            free_port(),
+            free_port()
+        ),
+    );
+    let served = vidgate(&["serve", "--config", file.path()]);
+    assert!(!served.status.success(), "{served:?}");
+    let checked = vidgate(&["check-config", "--config", file.path()]);
+    assert_eq!(
+        checked.status.code(),
+        Some(2),
+        "check-config says {:?} for a file that serve refuses with {:?}",
+        stdout(&checked),
+        stderr(&served)
+    );
+    assert_eq!(stderr(&served), stderr(&checked));
+}
+
+/// The same for a TLS listener, which `serve` refuses at bind time in this build.
+#[test]
+fn check_config_refuses_the_tls_listener_that_serve_refuses() {
+    let cert = TempFile::new(
+        "server.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    let key = TempFile::new(
+        "server.key",
+        "-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n",
+    );
+    let file = TempFile::new(
+        "tls.toml",
+        &format!(
+            "[proxy]\nlisten = \"127.0.0.1:{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+             [admin]\nlisten = \"127.0.0.1:{}\"\n",
+            free_port(),
+            cert.path(),
+            key.path(),
+            free_port()
+        ),
+    );
+    let served = vidgate(&["serve", "--config", file.path()]);
+    assert!(!served.status.success(), "{served:?}");
+    let checked = vidgate(&["check-config", "--config", file.path()]);
+    assert_eq!(
+        checked.status.code(),
+        Some(2),
+        "check-config says {:?} for a file that serve refuses with {:?}",
+        stdout(&checked),
+        stderr(&served)
+    );
+    assert_eq!(stderr(&served), stderr(&checked));
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn serve_answers_until_sigterm_then_exits_0() {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // No upstream: the built-in demo origin stands behind the proxy.
+    let file = TempFile::new(
+        "serve.toml",
+        &format!(
+            "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+             [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n",
+            SHUTDOWN_TIMEOUT.as_secs()
+        ),
+    );
+    let log = TempFile::new("serve.log", "");
+    let mut child = Running {
+        child: Command::new(BIN)
+            .args(["serve", "--config", file.path()])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log.0).unwrap())
+            .stderr(std::fs::File::create(log.0.with_extension("err")).unwrap())
+            .spawn()
+            .expect("vidgate serve starts"),
+        name: "vidgate serve",
+    };
+    wait_healthy(&mut child, admin);
+    assert_eq!(status_of(admin, "/readyz"), Some(200));
+    // The admin API is not on the proxy's listener.
+    assert_eq!(status_of(proxy, "/healthz"), Some(404));
+
+    let created = curl(&[
+        "-u",
+        "cli-app:cli-secret",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"grants": {"read": {"resources": ["welcome"]}}}"#,
+        &format!("http://{admin}/v1/authtokens"),
+    ]);
+    assert_eq!(created.status, 201, "{created:?}");
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+
+    let allowed = curl(&[&format!(
+        "http://{proxy}/v1/videos/welcome?server_auth={token}"
+    )]);
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    assert_eq!(allowed.json()["title"], "Welcome to vidgate");
+    let denied = curl(&[&format!("http://{proxy}/v1/videos/welcome")]);
+    assert_eq!(denied.status, 401, "{denied:?}");
+    assert_eq!(denied.json()["error"], "missing_token");
+
+    let metrics = curl(&[&format!("http://{admin}/metrics")]);
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    assert_eq!(
+        common::metric(
+            &text,
+            r#"vidgate_requests_total{action="read",outcome="allowed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        common::metric(&text, r#"vidgate_denials_total{reason="missing_token"}"#),
+        1.0
+    );
+
+    let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert_eq!(status_of(proxy, "/"), None, "the proxy stopped listening");
+    assert_eq!(
+        status_of(admin, "/healthz"),
+        None,
+        "the admin API stopped listening"
+    );
+
+    // SPEC 4: no log line holds a token.
+    let logs = std::fs::read_to_string(&log.0).unwrap()
+        + &std::fs::read_to_string(log.0.with_extension("err")).unwrap();
+    let _ = std::fs::remove_file(log.0.with_extension("err"));
+    assert!(
+        logs.contains("SIGTERM"),
+        "the logs say why it stopped:\n{logs}"
+    );
+    assert!(!logs.contains(&token), "the token is in the logs:\n{logs}");
+}
+
+#[test]
+fn serve_refuses_a_port_in_use_and_exits_non_zero() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = taken.local_addr().unwrap();
+    let file = TempFile::new(
+        "taken.toml",
+        &format!(
+            "[proxy]\nlisten = \"{proxy}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n",
+            free_port()
+        ),
+    );
+    let output = Command::new(BIN)
+        .args(["serve", "--config", file.path()])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.contains(&proxy.to_string()) && text.contains("proxy.listen"),
+        "{text}"
+    );
+    drop(taken);
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+// ---------------------------------------------------------------------------------------------
+
+/// The text between the first pair of single quotes of the line that starts (after spaces)
+/// with `label`.
+fn quoted_after(lines: &[String], label: &str) -> String {
+    let line = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{}", lines.join("\n")));
+    let start = line.find('\'').expect(line) + 1;
+    let end = start + line[start..].find('\'').expect(line);
+    line[start..end].to_owned()
+}
+
+#[test]
+fn demo_prints_a_token_whose_commands_work_then_exits_0_on_sigterm() {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut child = Running {
+        child: Command::new(BIN)
+            .args([
+                "demo",
+                "--listen",
+                &proxy.to_string(),
+                "--admin-listen",
+                &admin.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vidgate demo starts"),
+        name: "vidgate demo",
+    };
+    // Read stdout on a thread, to the end, so that the demo never blocks on a full pipe.
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    let out = child.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("Ctrl-C stops the demo"))
+    {
+        child.assert_alive();
+        let left = Duration::from_secs(10).saturating_sub(started.elapsed());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!(
+                "the demo printed no instructions within 10 s:\n{}",
+                lines.join("\n")
+            ),
+        }
+    }
+
+    let allowed = quoted_after(&lines, "allowed");
+    let denied = quoted_after(&lines, "denied");
+    let stream = quoted_after(&lines, "stream");
+    assert_eq!(
+        allowed.split('?').next().unwrap(),
+        format!("http://{proxy}/v1/videos/welcome")
+    );
+    assert_eq!(denied, format!("http://{proxy}/v1/videos/welcome"));
+    let token = allowed
+        .split_once("server_auth=")
+        .map(|(_, t)| t.to_owned())
+        .expect("the allowed command carries server_auth");
+    assert_eq!(token.len(), 32, "{token}");
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{token}"
+    );
+
+    let reply = curl(&[&allowed]);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply.header("x-vidgate-session").is_some(),
+        "the demo token needs sessions"
+    );
+    let reply = curl(&[&denied]);
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!(reply.json()["error"], "missing_token");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    let reply = curl(&["-r", "0-99", &stream]);
+    assert_eq!(reply.status, 206, "{reply:?}");
+    assert_eq!(reply.body.len(), 100);
+    // The admin API answers on the address asked for.
+    assert_eq!(status_of(admin, "/healthz"), Some(200));
+
+    let status = child.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status}");
+    reader.join().unwrap();
+    assert_eq!(status_of(proxy, "/"), None, "the proxy stopped listening");
+}
