@@ -49,8 +49,63 @@ struct OwnerEntry {
     /// Until when a client owner's counter is kept; `None` for a server token, whose owner
     /// entry goes with the token.
     keep_until: Option<Timestamp>,
-    /// Its session ids. Ended sessions are pruned lazily, when the list would grow.
-    sessions: Vec<SessionId>,
+    /// Its sessions still held (live, or ended within their retention).
+    sessions: SessionSet,
+}
+
+/// An owner's session ids: a short list for the usual handful, a hash set once there are
+/// many, so that adding and removing one stays cheap even for a token with millions.
+enum SessionSet {
+    Few(Vec<SessionId>),
+    Many(std::collections::HashSet<SessionId, RandomState>),
+}
+
+impl Default for SessionSet {
+    fn default() -> Self {
+        SessionSet::Few(Vec::new())
+    }
+}
+
+impl SessionSet {
+    /// Past this many, a list becomes a set.
+    const FEW: usize = 32;
+
+    fn insert(&mut self, id: SessionId) {
+        match self {
+            SessionSet::Few(list) if list.len() < Self::FEW => list.push(id),
+            SessionSet::Few(list) => {
+                let mut set: std::collections::HashSet<_, _> = list.drain(..).collect();
+                set.insert(id);
+                *self = SessionSet::Many(set);
+            }
+            SessionSet::Many(set) => {
+                set.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: SessionId) {
+        match self {
+            SessionSet::Few(list) => list.retain(|s| *s != id),
+            SessionSet::Many(set) => {
+                set.remove(&id);
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<SessionId> {
+        match self {
+            SessionSet::Few(list) => list.clone(),
+            SessionSet::Many(set) => set.iter().copied().collect(),
+        }
+    }
+
+    fn into_vec(self) -> Vec<SessionId> {
+        match self {
+            SessionSet::Few(list) => list,
+            SessionSet::Many(set) => set.into_iter().collect(),
+        }
+    }
 }
 
 struct SessionEntry {
@@ -277,7 +332,7 @@ impl Shared {
             return 0;
         };
         let mut forgotten = 0;
-        for session in owner.sessions {
+        for session in owner.sessions.into_vec() {
             if self.forget_session(session) {
                 forgotten += 1;
             }
@@ -333,16 +388,6 @@ impl Shared {
         }
     }
 
-    /// Add a session to an owner's list, first dropping ended ones when the list is full, so
-    /// that the list stays proportional to the owner's live sessions.
-    fn push_owned_session(&self, entry: &mut OwnerEntry, id: SessionId) {
-        let list = &mut entry.sessions;
-        if list.len() == list.capacity() && list.len() >= 8 {
-            list.retain(|s| self.sessions.contains_key(s));
-        }
-        list.push(id);
-    }
-
     fn create_server_session(&self, id: &TokenId, now: Timestamp) -> SessionCreation {
         let Some(mut entry) = self.tokens.get_mut(id.as_str()) else {
             return SessionCreation::OwnerGone;
@@ -360,7 +405,7 @@ impl Shared {
         let owner = OwnerKey::Server(entry.key().clone());
         let session = self.new_session(&owner, entry.token.usage_expiration_time, now);
         let mut list = self.owners.entry(owner).or_default();
-        self.push_owned_session(&mut list, session.id);
+        list.sessions.insert(session.id);
         SessionCreation::Created(session)
     }
 
@@ -374,7 +419,7 @@ impl Shared {
         if entry.keep_until.is_some_and(|t| t <= now) {
             // A counter past its time that the sweeper has not reached yet: it and its
             // sessions go now, as the sweep would have done, and counting starts afresh.
-            for id in std::mem::take(&mut entry.sessions) {
+            for id in std::mem::take(&mut entry.sessions).into_vec() {
                 self.forget_session(id);
             }
             *entry = OwnerEntry::default();
@@ -397,7 +442,7 @@ impl Shared {
         }
         entry.created += 1;
         let session = self.new_session(owner, terms.lifetime, now);
-        self.push_owned_session(&mut entry, session.id);
+        entry.sessions.insert(session.id);
         SessionCreation::Created(session)
     }
 
@@ -411,6 +456,11 @@ impl Shared {
                     .remove_if(id, |_, s| !self.retained(s.ends_at, now));
                 if let Some((id, session)) = gone {
                     self.unindex_owned(id, &session.owned);
+                    // Taken after the session's lock is released: owners come first in the
+                    // lock order.
+                    if let Some(mut owner) = self.owners.get_mut(&session.owner) {
+                        owner.sessions.remove(id);
+                    }
                     self.swept_sessions.fetch_add(1, Ordering::Relaxed);
                     removed += 1;
                 }
@@ -438,7 +488,7 @@ impl Shared {
                     .owners
                     .remove_if(owner, |_, o| o.keep_until.is_some_and(|t| t <= now));
                 if let Some((_, entry)) = gone {
-                    for session in entry.sessions {
+                    for session in entry.sessions.into_vec() {
                         if self.forget_session(session) {
                             self.swept_sessions.fetch_add(1, Ordering::Relaxed);
                             removed += 1;
@@ -504,7 +554,7 @@ impl TokenStore for MemoryStore {
         if let Some(old) = replaced {
             // Its sessions and owner entry go too; the index was moved above.
             if let Some((_, owner)) = s.owners.remove(&OwnerKey::Server(token.id.clone())) {
-                for session in owner.sessions {
+                for session in owner.sessions.into_vec() {
                     s.forget_session(session);
                 }
             }
@@ -629,7 +679,7 @@ impl TokenStore for MemoryStore {
         let s = &*self.shared;
         let now = s.now();
         let ids = match s.owners.get(owner) {
-            Some(entry) => entry.sessions.clone(),
+            Some(entry) => entry.sessions.to_vec(),
             None => return Ok(Vec::new()),
         };
         Ok(ids

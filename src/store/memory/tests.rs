@@ -1385,3 +1385,44 @@ async fn stats_count_the_tokens_and_sessions_held() {
     let counts = stats(&store).await;
     assert_eq!((counts.tokens, counts.sessions), (1, 1));
 }
+
+#[tokio::test]
+async fn an_owners_set_forgets_swept_sessions_whatever_its_size() {
+    let (store, clock) = store();
+    let t = insert(
+        &store,
+        json!({"grants": {"read": "all"}, "usage_expiration_time": 10}),
+    )
+    .await;
+    let owner = server(&t);
+    for _ in 0..100 {
+        assert!(matches!(
+            create(&store, &owner, SessionTerms::of(&t)).await,
+            SessionCreation::Created(_)
+        ));
+    }
+    let held = |store: &MemoryStore| {
+        store
+            .shared
+            .owners
+            .get(&owner)
+            .map(|o| o.sessions.to_vec().len())
+    };
+    assert_eq!(held(&store), Some(100), "a set past SessionSet::FEW");
+    clock.advance(Duration::from_secs(10) + store.shared.retention);
+    let last = create(&store, &owner, SessionTerms::of(&t)).await;
+    assert_eq!(store.sweep().await, 100);
+    assert_eq!(
+        held(&store),
+        Some(1),
+        "only the session created after the others ended"
+    );
+    let SessionCreation::Created(last) = last else {
+        panic!("created")
+    };
+    let listed = store.sessions_of(&owner).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![last.id]
+    );
+}
