@@ -11,6 +11,11 @@ use vidgate::server::Gateway;
 use vidgate::store::TokenStore;
 use vidgate::token::NewToken;
 
+/// mimalloc: the gateway allocates small, short-lived buffers on every request, which glibc's
+/// allocator serves noticeably slower (measured with bench/load.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// vidgate: an authorization gateway for video hosts.
 ///
 /// It stands in front of a video origin and lets a request through only when the auth

@@ -138,15 +138,20 @@ impl Credentials {
     }
 
     /// The session credential and where it came from: query, then header, then the cookie
-    /// named `cookie_name` (SPEC 2.1: the first one found wins).
+    /// named by `cookie_name` (SPEC 2.1: the first one found wins). The cookie's name is only
+    /// worked out when there is no explicit session and the request has cookies at all.
     pub fn session(
         &self,
         headers: &HeaderMap,
-        cookie_name: &str,
+        cookie_name: impl FnOnce() -> String,
     ) -> Option<(String, SessionSource)> {
         if let Some(s) = &self.explicit_session {
             return Some((s.clone(), SessionSource::Explicit));
         }
+        if !headers.contains_key(COOKIE) {
+            return None;
+        }
+        let cookie_name = cookie_name();
         cookies(headers)
             .find(|(name, _)| *name == cookie_name)
             .map(|(_, value)| (value.to_owned(), SessionSource::Cookie))
@@ -339,23 +344,23 @@ mod tests {
         let p = parts("/v?session=fromquery", &headers);
         let c = Credentials::extract(&p, true);
         assert_eq!(
-            c.session(&p.headers, "vidgate_session_k"),
+            c.session(&p.headers, || "vidgate_session_k".into()),
             Some(("fromquery".into(), SessionSource::Explicit))
         );
         let p = parts("/v", &headers);
         let c = Credentials::extract(&p, true);
         assert_eq!(
-            c.session(&p.headers, "vidgate_session_k"),
+            c.session(&p.headers, || "vidgate_session_k".into()),
             Some(("fromheader".into(), SessionSource::Explicit))
         );
         let p = parts("/v", &headers[1..]);
         let c = Credentials::extract(&p, true);
         assert_eq!(
-            c.session(&p.headers, "vidgate_session_k"),
+            c.session(&p.headers, || "vidgate_session_k".into()),
             Some(("fromcookie".into(), SessionSource::Cookie))
         );
         assert_eq!(
-            c.session(&p.headers, "vidgate_session_other"),
+            c.session(&p.headers, || "vidgate_session_other".into()),
             None,
             "another token's cookie"
         );

@@ -307,7 +307,7 @@ impl<St: TokenStore> Gate<St> {
         action: ActionLabel,
         route: &'static str,
     ) -> Result<Option<(Option<Session>, policy::SessionSource)>, Refusal> {
-        let Some((value, source)) = credentials.session(&parts.headers, &self.cookie_name(owner))
+        let Some((value, source)) = credentials.session(&parts.headers, || self.cookie_name(owner))
         else {
             return Ok(None);
         };
