@@ -305,6 +305,14 @@ impl TokenBody {
         })
     }
 
+    /// A body from JSON text, refusing anything after the object.
+    fn from_json(text: &str) -> Result<Self, TokenError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let body = Self::parse(&mut de)?;
+        de.end().map_err(|e| TokenError::new(".", e.to_string()))?;
+        Ok(body)
+    }
+
     fn refuse_output_fields(&self) -> Result<(), TokenError> {
         if self.sessions_created.is_some() {
             return Err(TokenError::new("sessions_created", "is output only"));
@@ -376,10 +384,7 @@ impl NewToken {
 
     /// Parse and validate a create body (JSON text).
     pub fn from_json(body: &str) -> Result<Self, TokenError> {
-        let mut de = serde_json::Deserializer::from_str(body);
-        let token = Self::from_body(TokenBody::parse(&mut de)?)?;
-        de.end().map_err(|e| TokenError::new(".", e.to_string()))?;
-        Ok(token)
+        Self::from_body(TokenBody::from_json(body)?)
     }
 
     /// Parse and validate a create body already decoded to a JSON value (e.g. from a form).
@@ -461,10 +466,7 @@ pub struct TokenPatch {
 impl TokenPatch {
     /// Parse and validate an update body (JSON text).
     pub fn from_json(body: &str) -> Result<Self, TokenError> {
-        let mut de = serde_json::Deserializer::from_str(body);
-        let patch = Self::from_body(TokenBody::parse(&mut de)?)?;
-        de.end().map_err(|e| TokenError::new(".", e.to_string()))?;
-        Ok(patch)
+        Self::from_body(TokenBody::from_json(body)?)
     }
 
     /// Parse and validate an update body already decoded to a JSON value.
