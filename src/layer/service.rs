@@ -399,9 +399,14 @@ impl<St: TokenStore> Gate<St> {
             SessionCreation::LimitReached => {
                 Err(Refusal::new(DenyReason::SessionLimitReached, action, route))
             }
-            // Deleted or expired since it was read: as if it had not been found.
+            // Expired since it was read: the expiry, as if seen before; deleted: not found.
             SessionCreation::OwnerGone => {
-                Err(Refusal::new(DenyReason::InvalidToken, action, route))
+                let reason = if token.is_expired(self.clock.now()) {
+                    DenyReason::TokenExpired
+                } else {
+                    DenyReason::InvalidToken
+                };
+                Err(Refusal::new(reason, action, route))
             }
         }
     }
