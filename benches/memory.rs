@@ -1,6 +1,6 @@
 //! Memory per token and per session in the memory store, at a million of each.
 //!
-//! Run with `cargo bench --bench memory` (under a minute on 2 cores). Targets (the issue's
+//! Run with `cargo bench --bench memory` (about a minute on 2 cores). Targets (the issue's
 //! table): at most 400 B per token (3 resources each) and 200 B per session.
 //!
 //! Each case runs in a fresh child process (this binary, re-executed with `child CASE N`), so
@@ -9,12 +9,17 @@
 //! over the second phase: what the operating system actually gives the process, allocator
 //! overhead, fragmentation and freed-but-kept hash tables included.
 //!
+//! The gateway binary links mimalloc, so each case also runs with Debian's `libmimalloc2.0`
+//! preloaded (`LD_PRELOAD`; a different mimalloc build than the crate's, same design), when it
+//! is installed or `VIDGATE_BENCH_MIMALLOC` names a `libmimalloc.so`: the RSS a deployment
+//! sees. Allocators differ in rounding and per-block headers, not in what the store asks for.
+//!
 //! The live heap (bytes requested from the allocator, net) cannot be counted in-process: a
 //! counting `#[global_allocator]` needs `unsafe impl GlobalAlloc`, and the crate's
 //! `unsafe_code = "forbid"` (Cargo.toml `[lints]`, which covers benches too) refuses it. With
 //! `VIDGATE_BENCH_HEAP=valgrind`, the parent also runs each phase under valgrind's memcheck,
 //! whose "in use at exit" is exactly that count (the child exits without freeing anything),
-//! and reports the difference between the two phases. That takes about 15 minutes.
+//! and reports the difference between the two phases. That takes about 12 minutes.
 //!
 //! Cases:
 //! - `tokens`: N tokens, each naming 3 distinct videos (32 hex characters) in `read`, with a
@@ -47,6 +52,8 @@ const CASES: [&str; 4] = [
     "sessions_each",
 ];
 const SIZES: [u64; 2] = [1_000_000, 900_000];
+/// Where Debian's `libmimalloc2.0` puts the library.
+const DEBIAN_MIMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
 /// Tokens the `sessions_spread` cases spread their sessions over.
 const SPREAD_TOKENS: u64 = 1_000;
 
@@ -142,9 +149,9 @@ fn child(case: &str, n: u64, phases: u32) -> ! {
     // Phase 1: what the measured items need to exist first.
     let owners = match case {
         "tokens" => Vec::new(),
-        "sessions_spread" => insert_tokens(&store, 1 << 32, SPREAD_TOKENS, unlimited, true),
-        "sessions_spread_lifetime" => insert_tokens(&store, 1 << 32, SPREAD_TOKENS, hour, true),
-        "sessions_each" => insert_tokens(&store, 2 << 32, n, limited, false),
+        "sessions_spread" => insert_tokens(&store, 1 << 20, SPREAD_TOKENS, unlimited, true),
+        "sessions_spread_lifetime" => insert_tokens(&store, 1 << 20, SPREAD_TOKENS, hour, true),
+        "sessions_each" => insert_tokens(&store, 2 << 20, n, limited, false),
         other => panic!("unknown case {other}"),
     };
     let before = rss();
@@ -152,7 +159,7 @@ fn child(case: &str, n: u64, phases: u32) -> ! {
     if phases == 2 {
         match case {
             "tokens" => {
-                insert_tokens(&store, 2 << 32, n, limited, false);
+                insert_tokens(&store, 2 << 20, n, limited, false);
             }
             "sessions_spread" | "sessions_spread_lifetime" => {
                 for i in 0..n {
@@ -162,7 +169,7 @@ fn child(case: &str, n: u64, phases: u32) -> ! {
             }
             _ => {
                 for i in 0..n {
-                    let id = TokenId::new(&hex_id(2 << 32, i)).expect("a token id");
+                    let id = TokenId::new(&hex_id(2 << 20, i)).expect("a token id");
                     let owner = OwnerKey::Server(id);
                     create_session(&store, &owner, limited);
                 }
@@ -171,11 +178,14 @@ fn child(case: &str, n: u64, phases: u32) -> ! {
     }
     let after = rss();
     let stats = ready(store.stats()).expect("stats");
+    // Whether a preloaded allocator is in place (see `run_child`).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     println!(
-        "RESULT {before} {after} {} {} {:.2}",
+        "RESULT {before} {after} {} {} {:.2} {}",
         stats.tokens,
         stats.sessions,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        maps.contains("libmimalloc")
     );
     // Keep everything allocated: memcheck counts what is in use at exit.
     std::process::exit(0)
@@ -187,14 +197,19 @@ struct Measured {
     tokens: u64,
     sessions: u64,
     seconds: f64,
+    mimalloc: bool,
 }
 
-fn run_child(case: &str, n: u64) -> Measured {
+/// Run a case in a child; with `preload`, under that allocator (`LD_PRELOAD`): `malloc` and
+/// `free`, which Rust's `System` allocator calls, then go to it.
+fn run_child(case: &str, n: u64, preload: Option<&str>) -> Measured {
     let exe = std::env::current_exe().expect("the bench binary");
-    let out = Command::new(exe)
-        .args(["child", case, &n.to_string(), "2"])
-        .output()
-        .expect("run a child");
+    let mut command = Command::new(exe);
+    command.args(["child", case, &n.to_string(), "2"]);
+    if let Some(library) = preload {
+        command.env("LD_PRELOAD", library);
+    }
+    let out = command.output().expect("run a child");
     assert!(out.status.success(), "child {case} {n} failed: {out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
@@ -208,6 +223,7 @@ fn run_child(case: &str, n: u64) -> Measured {
         tokens: num(2),
         sessions: num(3),
         seconds: fields[4].parse().expect("seconds"),
+        mimalloc: fields[5] == "true",
     }
 }
 
@@ -247,14 +263,20 @@ fn main() {
         child(case, n, phases);
     }
     let with_heap = std::env::var("VIDGATE_BENCH_HEAP").as_deref() == Ok("valgrind");
+    // The gateway binary links mimalloc; this bench cannot (a counting or swapped global
+    // allocator here would hide the heap from memcheck), so it preloads the system's build.
+    let mimalloc = std::env::var("VIDGATE_BENCH_MIMALLOC")
+        .ok()
+        .or_else(|| Some(DEBIAN_MIMALLOC.to_owned()))
+        .filter(|path| std::path::Path::new(path).exists());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "== memory per entry (load average at start: {})",
         load.trim()
     );
     println!(
-        "  {:<26} {:>9} {:>14} {:>10} {:>14} {:>10} {:>7}",
-        "case", "n", "RSS growth", "RSS B/ea", "live heap", "heap B/ea", "secs"
+        "  {:<26} {:>9} {:>14} {:>16} {:>18} {:>16} {:>7}",
+        "case", "n", "RSS growth", "RSS B/ea glibc", "RSS B/ea mimalloc", "heap B/ea exact", "secs"
     );
     // The sizes the per-entry figures are made of (the store's private entries hold these).
     println!(
@@ -273,7 +295,16 @@ fn main() {
     let started = Instant::now();
     for case in CASES {
         for n in SIZES {
-            let m = run_child(case, n);
+            let m = run_child(case, n, None);
+            let mi = mimalloc
+                .as_deref()
+                .map(|path| run_child(case, n, Some(path)));
+            assert!(!m.mimalloc, "the plain child runs on glibc's malloc");
+            let mi_each = match &mi {
+                Some(mi) if mi.mimalloc => format!("{:.0}", mi.rss_growth as f64 / n as f64),
+                Some(_) => "not loaded".to_owned(),
+                None => "-".to_owned(),
+            };
             let expected = match case {
                 "tokens" => (n, 0),
                 "sessions_each" => (n, n),
@@ -294,24 +325,30 @@ fn main() {
             } else {
                 None
             };
-            let (heap_total, heap_each) = match heap {
-                Some(h) => (h.to_string(), format!("{:.0}", h as f64 / n as f64)),
-                None => ("-".to_owned(), "-".to_owned()),
+            let heap_each = match heap {
+                Some(h) => format!("{:.0}", h as f64 / n as f64),
+                None => "-".to_owned(),
             };
             println!(
-                "  {:<26} {:>9} {:>14} {:>10.0} {:>14} {:>10} {:>7.1}",
+                "  {:<26} {:>9} {:>14} {:>16.0} {:>18} {:>16} {:>7.1}",
                 case,
                 n,
                 m.rss_growth,
                 m.rss_growth as f64 / n as f64,
-                heap_total,
+                mi_each,
                 heap_each,
                 m.seconds
             );
         }
     }
     if !with_heap {
-        println!("  (live heap: set VIDGATE_BENCH_HEAP=valgrind to count it under memcheck)");
+        println!("  (exact heap: set VIDGATE_BENCH_HEAP=valgrind to count it under memcheck)");
+    }
+    if mimalloc.is_none() {
+        println!(
+            "  (mimalloc: install Debian's libmimalloc2.0 or set VIDGATE_BENCH_MIMALLOC to a \
+             libmimalloc.so)"
+        );
     }
     println!("(memory bench took {:.1?})", started.elapsed());
 }
