@@ -359,11 +359,11 @@ impl Shared {
 
     fn new_session(
         &self,
+        id: SessionId,
         owner: &OwnerKey,
         lifetime: Option<std::num::NonZeroU32>,
         now: Timestamp,
     ) -> Session {
-        let id = SessionId::generate();
         let ends_at =
             lifetime.map(|secs| now.saturating_add(Duration::from_secs(u64::from(secs.get()))));
         self.sessions.insert(
@@ -388,7 +388,12 @@ impl Shared {
         }
     }
 
-    fn create_server_session(&self, id: &TokenId, now: Timestamp) -> SessionCreation {
+    fn create_server_session(
+        &self,
+        id: &TokenId,
+        session_id: SessionId,
+        now: Timestamp,
+    ) -> SessionCreation {
         let Some(mut entry) = self.tokens.get_mut(id.as_str()) else {
             return SessionCreation::OwnerGone;
         };
@@ -403,7 +408,7 @@ impl Shared {
         }
         entry.sessions_created += 1;
         let owner = OwnerKey::Server(entry.key().clone());
-        let session = self.new_session(&owner, entry.token.usage_expiration_time, now);
+        let session = self.new_session(session_id, &owner, entry.token.usage_expiration_time, now);
         let mut list = self.owners.entry(owner).or_default();
         list.sessions.insert(session.id);
         SessionCreation::Created(session)
@@ -412,6 +417,7 @@ impl Shared {
     fn create_client_session(
         &self,
         owner: &OwnerKey,
+        session_id: SessionId,
         terms: SessionTerms,
         now: Timestamp,
     ) -> SessionCreation {
@@ -441,7 +447,7 @@ impl Shared {
             }
         }
         entry.created += 1;
-        let session = self.new_session(owner, terms.lifetime, now);
+        let session = self.new_session(session_id, owner, terms.lifetime, now);
         entry.sessions.insert(session.id);
         SessionCreation::Created(session)
     }
@@ -653,9 +659,13 @@ impl TokenStore for MemoryStore {
     ) -> Result<SessionCreation, StoreError> {
         let s = &*self.shared;
         let now = s.now();
+        // Drawn before any lock is taken: it is a system call. A refused creation wastes it.
+        let session_id = SessionId::generate();
         Ok(match owner {
-            OwnerKey::Server(id) => s.create_server_session(id, now),
-            OwnerKey::Jwt(_) | OwnerKey::Ziggeo(_) => s.create_client_session(owner, terms, now),
+            OwnerKey::Server(id) => s.create_server_session(id, session_id, now),
+            OwnerKey::Jwt(_) | OwnerKey::Ziggeo(_) => {
+                s.create_client_session(owner, session_id, terms, now)
+            }
         })
     }
 
