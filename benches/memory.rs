@@ -34,13 +34,12 @@
 //! Each at N = 1M and 900k: `dashmap` splits a map into shards that each grow by doubling, so
 //! the bytes per entry depend on where N falls between two doublings.
 
-use std::future::Future;
 use std::num::NonZeroU32;
-use std::pin::pin;
 use std::process::Command;
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+mod common;
+use common::ready;
 use vidgate::session::OwnerKey;
 use vidgate::store::{MemoryStore, SessionCreation, SessionTerms, TokenStore};
 use vidgate::token::{Action, Grant, Grants, NewToken, TokenId};
@@ -56,18 +55,6 @@ const SIZES: [u64; 2] = [1_000_000, 900_000];
 const DEBIAN_MIMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
 /// Tokens the `sessions_spread` cases spread their sessions over.
 const SPREAD_TOKENS: u64 = 1_000;
-
-/// The output of a future that is ready at its first poll, as every memory-store future is.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a memory store future pended"),
-    }
-}
 
 /// A 32-hex-character id, distinct for each `(space, n)` (splitmix64 of both).
 fn hex_id(space: u64, n: u64) -> String {

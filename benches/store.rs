@@ -29,15 +29,14 @@
 //! The memory store's futures never pend, so they are driven by polling them once with a
 //! no-op waker ([`ready`]); a `Pending` would be a bug and panics.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::ready;
 use vidgate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use vidgate::policy::{decide, Credential, Decision, PresentedSession, SessionSource, SessionUse};
 use vidgate::session::{OwnerKey, SessionId};
@@ -63,18 +62,6 @@ const LOOKUP_READINGS: usize = 10_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// The output of a future that is ready at its first poll, as every memory-store future is.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a memory store future pended"),
-    }
-}
 
 /// splitmix64: a fast, seedable generator for picks and ids (no dependency needed).
 struct Rng(u64);
