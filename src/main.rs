@@ -27,30 +27,31 @@ struct Cli {
     command: Command,
 }
 
+/// `--config PATH`, shared by the commands that read a configuration file.
+#[derive(clap::Args)]
+struct ConfigPath {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        default_value = "config/vidgate.toml",
+        env = "VIDGATE_CONFIG"
+    )]
+    config: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway: the proxy and the admin API.
     Serve {
-        /// The configuration file.
-        #[arg(
-            long,
-            short,
-            default_value = "config/vidgate.toml",
-            env = "VIDGATE_CONFIG"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Check a configuration file (and every file and variable it names), then exit:
     /// 0 when it is valid, 2 with the line and key at fault when it is not.
     CheckConfig {
-        /// The configuration file.
-        #[arg(
-            long,
-            short,
-            default_value = "config/vidgate.toml",
-            env = "VIDGATE_CONFIG"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
     },
     /// Try vidgate on a machine with nothing else running: a built-in sample origin, the
     /// gateway in front of it, a sample token, and the commands to try printed.
@@ -67,7 +68,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { config } => match Config::load(&config) {
+        Command::CheckConfig {
+            config: ConfigPath { config },
+        } => match Config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
@@ -77,7 +80,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config } => {
+        Command::Serve {
+            config: ConfigPath { config },
+        } => {
             let config = match Config::load(&config) {
                 Ok(config) => config,
                 Err(error) => {
