@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::response::{boxed, full, Body, BoxError};
+use crate::response::{boxed, Body, BoxError};
 
 /// The most of a create response vidgate reads to find the new video's id (SPEC 2.4).
 pub const OWNERSHIP_READ_LIMIT: usize = 1 << 20;
@@ -73,11 +73,6 @@ impl HttpBody for Prefixed {
         }
         hint
     }
-}
-
-/// The whole body again, as a response body.
-pub fn whole(bytes: Bytes) -> Body {
-    full(bytes)
 }
 
 #[cfg(test)]

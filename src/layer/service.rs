@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower::Service;
 
-use super::body::{read_up_to, whole, Buffered, OWNERSHIP_READ_LIMIT};
+use super::body::{read_up_to, Buffered, OWNERSHIP_READ_LIMIT};
 use super::credentials::{self, Credentials, TokenKind, SESSION_HEADER};
 use super::future::ResponseFuture;
 use super::SameSite;
@@ -494,7 +494,7 @@ impl<St: TokenStore> Gate<St> {
                 if ids.is_empty() {
                     ids.extend(location_id);
                 }
-                (ids, whole(bytes))
+                (ids, response::full(bytes))
             }
             Ok(Buffered::Partial(body)) => (location_id.into_iter().collect(), body),
             Err(error) => {
