@@ -52,6 +52,7 @@ use http::uri::{Authority, Scheme, Uri};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use crate::client_token::ClientTokens;
 use crate::route::{self, Routes, Unmatched};
 use crate::store::MemoryStoreBuilder;
 
@@ -764,6 +765,7 @@ impl Config {
         let mut config = parse(&text).map_err(at)?;
         config.validate().map_err(at)?;
         config.resolve().map_err(at)?;
+        config.client_token_verifiers().map_err(at)?;
         config.refuse_unavailable().map_err(at)?;
         Ok(config)
     }
@@ -862,6 +864,13 @@ impl Config {
     /// The route table of `proxy.prefixes`, `admin.app_token` and `proxy.unmatched`.
     pub fn routes(&self) -> Result<Routes, ConfigError> {
         self.proxy.routes(self.admin.app_token.as_deref())
+    }
+
+    /// The client-token verifiers of `[client_tokens]`, once [`Config::resolve`] has read their
+    /// keys. [`Config::load`] builds them once, so that a key that does not parse is refused
+    /// by `check-config` too.
+    pub fn client_token_verifiers(&self) -> Result<ClientTokens, ConfigError> {
+        ClientTokens::from_config(&self.client_tokens)
     }
 
     /// A [`MemoryStoreBuilder`] with `store.expired_retention`, `store.sweep_interval` and
@@ -1398,6 +1407,12 @@ pub enum ConfigErrorKind {
 }
 
 impl ConfigError {
+    /// A value that is well-formed but unusable, found after parsing (e.g. a key file that does
+    /// not hold a key of the configured algorithm).
+    pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+        invalid(key, message)
+    }
+
     /// What went wrong, broadly.
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind

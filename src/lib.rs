@@ -24,6 +24,7 @@
 //!   naming the key and line.
 
 pub mod admin;
+pub mod client_token;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -153,6 +153,9 @@ impl Gateway {
         let routes = config
             .routes()
             .map_err(|e| ServerError::Config(e.to_string()))?;
+        let client_tokens = config
+            .client_token_verifiers()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -162,6 +165,7 @@ impl Gateway {
         // The proxy's stack, outermost first.
         let vidgate = VidgateLayer::new(store.clone())
             .routes(routes)
+            .client_tokens(client_tokens)
             .metrics(metrics.clone())
             .bearer_auth(config.proxy.bearer_auth)
             .same_site(config.proxy.cookie_same_site);

@@ -4,6 +4,7 @@ use tower::Layer;
 
 use super::service::{Gate, Vidgate};
 use super::SameSite;
+use crate::client_token::ClientTokens;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::route::Routes;
@@ -31,6 +32,7 @@ impl<St: TokenStore> VidgateLayer<St> {
             gate: Arc::new(Gate {
                 store,
                 routes: Routes::default(),
+                client_tokens: Arc::new(ClientTokens::default()),
                 metrics: Metrics::new(),
                 clock: Arc::new(SystemClock),
                 bearer_auth: true,
@@ -56,6 +58,12 @@ impl<St: TokenStore> VidgateLayer<St> {
     /// Route with this table (`proxy.prefixes`, `proxy.unmatched`, `admin.app_token`).
     pub fn routes(self, routes: Routes) -> Self {
         self.with(|g| g.routes = routes)
+    }
+
+    /// Verify client tokens (JWT, Ziggeo format) with these keys (`[client_tokens]`). Without
+    /// it, every client token is refused with `invalid_token`.
+    pub fn client_tokens(self, client_tokens: ClientTokens) -> Self {
+        self.with(|g| g.client_tokens = Arc::new(client_tokens))
     }
 
     /// Count into these metrics.

@@ -12,6 +12,7 @@ use super::body::{read_up_to, Buffered, OWNERSHIP_READ_LIMIT};
 use super::credentials::{self, Credentials, TokenKind, SESSION_HEADER};
 use super::future::ResponseFuture;
 use super::SameSite;
+use crate::client_token::ClientTokens;
 use crate::clock::Clock;
 use crate::metrics::{ActionLabel, Metrics, Outcome};
 use crate::policy::{self, Credential, Decision, DenyReason, PresentedSession, SessionUse};
@@ -25,6 +26,7 @@ use crate::token::{Action, AuthToken, TokenId};
 pub(super) struct Gate<St> {
     pub(super) store: Arc<St>,
     pub(super) routes: Routes,
+    pub(super) client_tokens: Arc<ClientTokens>,
     pub(super) metrics: Metrics,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) bearer_auth: bool,
@@ -37,6 +39,7 @@ impl<St> Clone for Gate<St> {
         Gate {
             store: self.store.clone(),
             routes: self.routes.clone(),
+            client_tokens: self.client_tokens.clone(),
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
             bearer_auth: self.bearer_auth,
@@ -283,8 +286,21 @@ impl<St: TokenStore> Gate<St> {
                 let owner = OwnerKey::Server(stored.token.id.clone());
                 Ok((stored, owner))
             }
-            // No client-token format is configured (SPEC 1.3): every one is invalid.
-            TokenKind::Client => Err(refusal(DenyReason::InvalidToken)),
+            TokenKind::Client => {
+                let verified = self
+                    .client_tokens
+                    .verify(&presented.value, self.clock.now())
+                    .map_err(|refused| {
+                        // A fixed code only: never the token, nor a claim's value.
+                        tracing::debug!(why = refused.code(), "client token refused");
+                        refusal(DenyReason::InvalidToken)
+                    })?;
+                let stored = StoredToken {
+                    token: Arc::new(verified.token),
+                    sessions_created: 0,
+                };
+                Ok((stored, verified.owner))
+            }
         }
     }
 

@@ -220,7 +220,7 @@ impl TokenError {
 /// An instant as written in a token body: unix seconds (an integer, a decimal string, or a
 /// number with a fraction), or an RFC 3339 string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InstantInput(Timestamp);
+pub(crate) struct InstantInput(pub(crate) Timestamp);
 
 impl<'de> Deserialize<'de> for InstantInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -274,7 +274,7 @@ where
 /// Every key a token body may hold, each remembering whether it was absent, null or given.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct TokenBody {
+pub(crate) struct TokenBody {
     #[serde(default, deserialize_with = "nullable")]
     token: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -323,7 +323,7 @@ impl TokenBody {
         Ok(())
     }
 
-    fn usage_expiration_time(v: Option<i64>) -> Result<Option<NonZeroU32>, TokenError> {
+    pub(crate) fn usage_expiration_time(v: Option<i64>) -> Result<Option<NonZeroU32>, TokenError> {
         v.map(|secs| {
             u32::try_from(secs)
                 .ok()
@@ -338,7 +338,7 @@ impl TokenBody {
         .transpose()
     }
 
-    fn session_limit(v: Option<i64>) -> Result<Option<NonZeroU32>, TokenError> {
+    pub(crate) fn session_limit(v: Option<i64>) -> Result<Option<NonZeroU32>, TokenError> {
         v.map(|n| {
             u32::try_from(n)
                 .ok()
