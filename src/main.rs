@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use std::io::Read as _;
 use tracing_subscriber::EnvFilter;
+
+use vidgate::client_token::{cli, Format};
+use vidgate::clock::{Clock as _, SystemClock};
 use vidgate::config::{Config, LogFormat, Secret};
 use vidgate::server::Gateway;
 use vidgate::store::TokenStore;
@@ -53,6 +57,9 @@ enum Command {
         #[command(flatten)]
         config: ConfigPath,
     },
+    /// Mint and inspect client-side tokens (JWT, Ziggeo format) with the configured keys.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Try vidgate on a machine with nothing else running: a built-in sample origin, the
     /// gateway in front of it, a sample token, and the commands to try printed.
     Demo {
@@ -63,6 +70,59 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin_listen: std::net::SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a client token signed (JWT) or encrypted (Ziggeo format) with a configured key,
+    /// to test a setup. Prints the token; refuses to print one the gateway would refuse.
+    ///
+    /// Example: vidgate token mint --grants '{"read": {"resources": ["v1"]}}' --session-limit 2
+    Mint {
+        #[command(flatten)]
+        config: ConfigPath,
+        /// The token format.
+        #[arg(long, value_enum, default_value = "jwt")]
+        format: MintFormat,
+        /// JWT: the kid of the key to sign with (default: the only key that can sign).
+        #[arg(long)]
+        kid: Option<String>,
+        /// Claims to start from, as a JSON object; the flags below override them.
+        #[arg(long, value_name = "JSON")]
+        claims: Option<String>,
+        /// The grants, as JSON, e.g. '{"read": "all"}'.
+        #[arg(long, value_name = "JSON")]
+        grants: Option<String>,
+        /// Expire after this long, e.g. "15m" (default: 1h, unless --claims sets an expiry).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<humantime::Duration>,
+        /// At most this many sessions.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        session_limit: Option<u32>,
+        /// Each session lasts this many seconds.
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..))]
+        usage_expiration_time: Option<u32>,
+        /// The JWT's jti, or the Ziggeo token's nonce: the id its sessions are counted
+        /// under (default: a random one).
+        #[arg(long, alias = "nonce", value_name = "ID")]
+        jti: Option<String>,
+    },
+    /// Decode and verify a client token as the gateway would now, and say in one line why it
+    /// would be accepted or refused. Exits 0 when accepted, 1 when refused, 2 on a bad config.
+    Inspect {
+        #[command(flatten)]
+        config: ConfigPath,
+        /// The token; "-" reads it from standard input (keeps it out of the process list).
+        token: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MintFormat {
+    /// A compact JWS signed with a [[client_tokens.jwt_keys]] key.
+    Jwt,
+    /// The Ziggeo SDKs' encrypted format, with [client_tokens.ziggeo].
+    Ziggeo,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +153,7 @@ fn main() -> ExitCode {
             init_logging(config.log.format);
             report(runtime().and_then(|rt| rt.block_on(serve(config))))
         }
+        Command::Token(command) => token(command),
         Command::Demo {
             listen,
             admin_listen,
@@ -101,6 +162,106 @@ fn main() -> ExitCode {
             report(runtime().and_then(|rt| rt.block_on(demo(listen, admin_listen))))
         }
     }
+}
+
+/// `vidgate token mint` and `vidgate token inspect`.
+fn token(command: TokenCommand) -> ExitCode {
+    let (TokenCommand::Mint { config, .. } | TokenCommand::Inspect { config, .. }) = &command;
+    let tokens = match Config::load(&config.config).and_then(|c| c.client_token_verifiers()) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = SystemClock.now();
+    match command {
+        TokenCommand::Mint {
+            format,
+            kid,
+            claims,
+            grants,
+            expires_in,
+            session_limit,
+            usage_expiration_time,
+            jti,
+            ..
+        } => {
+            let minted =
+                mint_options(format, claims, grants).and_then(|(format, claims, grants)| {
+                    let options = cli::MintOptions {
+                        format,
+                        kid,
+                        claims,
+                        grants,
+                        expires_in: expires_in.map(Into::into),
+                        session_limit,
+                        usage_expiration_time,
+                        nonce: jti,
+                    };
+                    cli::mint(&tokens, options, now)
+                });
+            match minted {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("vidgate token mint: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        TokenCommand::Inspect { token, .. } => {
+            let token = if token == "-" {
+                let mut text = String::new();
+                if let Err(error) = std::io::stdin().read_to_string(&mut text) {
+                    eprintln!("vidgate token inspect: cannot read standard input: {error}");
+                    return ExitCode::from(2);
+                }
+                text
+            } else {
+                token
+            };
+            let inspection = cli::inspect(&tokens, &token, now);
+            println!("{}", inspection.line);
+            if inspection.accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+type MintJson = (
+    Format,
+    serde_json::Map<String, serde_json::Value>,
+    Option<serde_json::Value>,
+);
+
+/// Parse `--claims` and `--grants`.
+fn mint_options(
+    format: MintFormat,
+    claims: Option<String>,
+    grants: Option<String>,
+) -> Result<MintJson, String> {
+    let format = match format {
+        MintFormat::Jwt => Format::Jwt,
+        MintFormat::Ziggeo => Format::Ziggeo,
+    };
+    let claims = match claims {
+        None => serde_json::Map::new(),
+        Some(text) => match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => return Err("--claims must be a JSON object".into()),
+            Err(e) => return Err(format!("--claims is not JSON: {e}")),
+        },
+    };
+    let grants = grants
+        .map(|text| serde_json::from_str(&text).map_err(|e| format!("--grants is not JSON: {e}")))
+        .transpose()?;
+    Ok((format, claims, grants))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

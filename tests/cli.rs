@@ -144,7 +144,7 @@ fn help_names_every_command() {
     let output = vidgate(&["--help"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
-    for command in ["serve", "check-config", "demo"] {
+    for command in ["serve", "check-config", "demo", "token"] {
         assert!(text.contains(command), "{command} not in --help:\n{text}");
     }
     for command in ["serve", "check-config", "demo"] {
@@ -153,6 +153,8 @@ fn help_names_every_command() {
     }
     assert!(stdout(&vidgate(&["serve", "--help"])).contains("--config"));
     assert!(stdout(&vidgate(&["demo", "--help"])).contains("--admin-listen"));
+    assert!(stdout(&vidgate(&["token", "mint", "--help"])).contains("--session-limit"));
+    assert!(stdout(&vidgate(&["token", "inspect", "--help"])).contains("standard input"));
 
     let nothing = vidgate(&[]);
     assert_eq!(
@@ -570,4 +572,172 @@ fn demo_prints_a_token_whose_commands_work_then_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0), "{status}");
     reader.join().unwrap();
     assert_eq!(status_of(proxy, "/"), None, "the proxy stopped listening");
+}
+
+// ---------------------------------------------------------------------------------------------
+// vidgate token mint / inspect
+// ---------------------------------------------------------------------------------------------
+
+const KEYS_TOML: &str = "[[client_tokens.jwt_keys]]\nkid = \"k1\"\nalg = \"HS256\"\nsecret = \"cli-jwt-secret\"\n\n\
+     [[client_tokens.jwt_keys]]\nkid = \"ed\"\nalg = \"EdDSA\"\n\
+     public_key_pem = \"tests/keys/ed25519.pub.pem\"\nprivate_key_pem = \"tests/keys/ed25519.key.pem\"\n\n\
+     [client_tokens.ziggeo]\napplication_token = \"cli-app\"\nencryption_key = \"cli-zig\"\n";
+
+fn mint(config: &str, args: &[&str]) -> String {
+    let mut all = vec!["token", "mint", "--config", config];
+    all.extend_from_slice(args);
+    let output = vidgate(&all);
+    assert!(output.status.success(), "mint {args:?}: {output:?}");
+    assert_eq!(stderr(&output), "");
+    stdout(&output).trim().to_owned()
+}
+
+#[test]
+fn token_mint_and_inspect_explain_themselves() {
+    let file = TempFile::new("keys.toml", KEYS_TOML);
+    let config = file.path();
+    let jwt = mint(
+        config,
+        &[
+            "--kid",
+            "ed",
+            "--grants",
+            r#"{"read": {"resources": ["v1"]}}"#,
+            "--session-limit",
+            "2",
+            "--jti",
+            "cli-nonce",
+            "--expires-in",
+            "10m",
+        ],
+    );
+    assert_eq!(jwt.matches('.').count(), 2, "{jwt}");
+
+    let inspected = vidgate(&["token", "inspect", "--config", config, &jwt]);
+    assert_eq!(inspected.status.code(), Some(0), "{inspected:?}");
+    let line = stdout(&inspected);
+    assert!(line.starts_with("accepted: JWT with grants"), "{line}");
+    assert!(line.contains("at most 2 sessions"), "{line}");
+    assert!(
+        line.contains(r#"sessions counted per jti "cli-nonce""#),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+
+    // "-" reads the token from standard input.
+    let mut child = Command::new(BIN)
+        .args(["token", "inspect", "--config", config, "-"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(jwt.as_bytes())
+        .unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&piped), line);
+
+    // One character of the signature changed: refused, exit 1, saying why.
+    let mut forged = jwt.clone().into_bytes();
+    let at = forged.len() - 5;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let refused = vidgate(&["token", "inspect", "--config", config, &forged]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert_eq!(
+        stdout(&refused).trim(),
+        r#"refused: invalid_token: the JWT's signature does not verify with key "ed" (EdDSA)"#
+    );
+
+    let ziggeo = mint(
+        config,
+        &["--format", "ziggeo", "--grants", r#"{"read": "all"}"#],
+    );
+    let inspected = vidgate(&["token", "inspect", "--config", config, &ziggeo]);
+    assert_eq!(inspected.status.code(), Some(0), "{inspected:?}");
+    assert!(stdout(&inspected).starts_with("accepted: Ziggeo-format token"));
+}
+
+#[test]
+fn token_mint_refuses_what_the_gateway_would_refuse() {
+    let file = TempFile::new("keys-refuse.toml", KEYS_TOML);
+    let config = file.path();
+    let several = vidgate(&["token", "mint", "--config", config, "--grants", "{}"]);
+    assert_eq!(several.status.code(), Some(1));
+    assert!(
+        stderr(&several).contains("several keys can sign (k1, ed): choose one with --kid"),
+        "{several:?}"
+    );
+    let no_grants = vidgate(&["token", "mint", "--config", config, "--kid", "k1"]);
+    assert_eq!(no_grants.status.code(), Some(1));
+    assert!(stderr(&no_grants).contains("--grants"), "{no_grants:?}");
+    assert_eq!(stdout(&no_grants), "", "no token is printed");
+    let bad_grants = vidgate(&[
+        "token",
+        "mint",
+        "--config",
+        config,
+        "--kid",
+        "k1",
+        "--grants",
+        r#"{"read": {"al": 1}}"#,
+    ]);
+    assert_eq!(bad_grants.status.code(), Some(1));
+    assert!(
+        stderr(&bad_grants).contains("would be refused: invalid_token: claim grants.read"),
+        "{bad_grants:?}"
+    );
+    let bad_config = vidgate(&["token", "inspect", "--config", "/nonexistent.toml", "x"]);
+    assert_eq!(bad_config.status.code(), Some(2));
+}
+
+#[test]
+fn a_minted_token_passes_the_running_gateway() {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let file = TempFile::new(
+        "serve-jwt.toml",
+        &format!(
+            "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+             [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n\n{KEYS_TOML}",
+            SHUTDOWN_TIMEOUT.as_secs()
+        ),
+    );
+    let token = mint(
+        file.path(),
+        &[
+            "--kid",
+            "k1",
+            "--grants",
+            r#"{"read": {"resources": ["welcome"]}}"#,
+        ],
+    );
+    let mut child = Running {
+        child: Command::new(BIN)
+            .args(["serve", "--config", file.path()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vidgate serve starts"),
+        name: "vidgate serve",
+    };
+    wait_healthy(&mut child, admin);
+    let bearer = format!("authorization: Bearer {token}");
+    let allowed = curl(&["-H", &bearer, &format!("http://{proxy}/v1/videos/welcome")]);
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    let query = curl(&[&format!(
+        "http://{proxy}/v1/videos/welcome?client_auth={token}"
+    )]);
+    assert_eq!(query.status, 200, "{query:?}");
+    let other = curl(&["-H", &bearer, &format!("http://{proxy}/v1/videos/other")]);
+    assert_eq!(other.status, 403, "{other:?}");
+    assert_eq!(other.json()["error"], "grant_missing");
+    let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "{status}");
 }

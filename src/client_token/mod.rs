@@ -14,6 +14,7 @@
 //! debug log. Requests only ever see 401 `invalid_token` (or `token_expired`), one fixed
 //! response for every cause.
 
+pub mod cli;
 pub mod jwt;
 pub mod ziggeo;
 
