@@ -21,11 +21,13 @@ use tokio::sync::watch;
 use tower::ServiceBuilder;
 
 use crate::admin::{self, AdminAuth, AdminState};
+use crate::client_token::ClientTokens;
 use crate::config::Config;
 use crate::demo::DemoOrigin;
 use crate::layer::VidgateLayer;
 use crate::metrics::Metrics;
 use crate::proxy::{ClientConn, Upstream, UpstreamConfig};
+use crate::route::Routes;
 use crate::store::{MemoryStore, TokenStore};
 
 /// Why the gateway could not start.
@@ -59,6 +61,8 @@ pub struct Gateway {
     metrics: Metrics,
     proxy_listener: TcpListener,
     admin_listener: TcpListener,
+    routes: Routes,
+    client_tokens: ClientTokens,
     upstream: Uri,
     demo: Option<tokio::task::JoinHandle<()>>,
 }
@@ -68,9 +72,12 @@ impl Gateway {
     /// listeners. Must be called within a Tokio runtime.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         // Config::load refuses these already; a config built in code gets the same answer.
-        config
-            .refuse_unavailable()
-            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let invalid = |e: crate::config::ConfigError| ServerError::Config(e.to_string());
+        config.refuse_unavailable().map_err(invalid)?;
+        // Built now, so that a config whose keys were never read (built in code without
+        // Config::resolve) is refused here rather than after the listeners report ready.
+        let routes = config.routes().map_err(invalid)?;
+        let client_tokens = config.client_token_verifiers().map_err(invalid)?;
         let store = Arc::new(config.memory_store_builder().build());
         let (upstream, demo) = match &config.proxy.upstream {
             Some(url) => (url.uri().clone(), None),
@@ -98,6 +105,8 @@ impl Gateway {
         let admin_listener = bind(config.admin.listen, "admin.listen").await?;
         Ok(Gateway {
             config,
+            routes,
+            client_tokens,
             store,
             metrics: Metrics::new(),
             proxy_listener,
@@ -143,6 +152,8 @@ impl Gateway {
     ) -> Result<(), ServerError> {
         let Gateway {
             config,
+            routes,
+            client_tokens,
             store,
             metrics,
             proxy_listener,
@@ -150,12 +161,6 @@ impl Gateway {
             upstream,
             demo,
         } = self;
-        let routes = config
-            .routes()
-            .map_err(|e| ServerError::Config(e.to_string()))?;
-        let client_tokens = config
-            .client_token_verifiers()
-            .map_err(|e| ServerError::Config(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;

@@ -314,7 +314,11 @@ impl TestGateway {
     }
 
     pub async fn from_toml(toml: &str) -> TestGateway {
-        let config = Config::from_toml_str(toml).expect("the test config is valid");
+        let mut config = Config::from_toml_str(toml).expect("the test config is valid");
+        // What Config::load does after parsing: read the files and variables it names.
+        config
+            .resolve()
+            .expect("the test config's files and variables are readable");
         let (ready_tx, ready_rx) = oneshot::channel::<Started>();
         let (stop, stopped) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel();
