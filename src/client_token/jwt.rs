@@ -7,13 +7,16 @@
 //! public PEM, or any other downgrade is refused before a signature is looked at). The claims
 //! are read only after the signature verified.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::Deserialize;
+use sha2::{Sha256, Sha384, Sha512};
 
 use super::{
     check_nonce, derived_nonce, present, rfc3339, Fields, Format, NumericDate, Refused, Verified,
@@ -35,7 +38,56 @@ struct Key {
     alg: JwtAlg,
     algorithm: Algorithm,
     verifying: DecodingKey,
+    verifier: Verifier,
     signing: Option<EncodingKey>,
+}
+
+/// A key made ready to verify, once, when the config is loaded.
+///
+/// `jsonwebtoken::crypto::verify` rebuilds its verifier from the key bytes on every call: for
+/// HMAC that is the keyed state (two SHA compressions and an allocation), for Ed25519 a point
+/// decompression. Those two, the common ones, are prepared here with the same RustCrypto
+/// crates jsonwebtoken uses; ES256 and RS256 go through jsonwebtoken as they are.
+#[derive(Clone)]
+enum Verifier {
+    Hs256(Hmac<Sha256>),
+    Hs384(Hmac<Sha384>),
+    Hs512(Hmac<Sha512>),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Jsonwebtoken,
+}
+
+/// Compare a keyed MAC of `message` with `signature`, in constant time.
+fn hmac_matches<M: Mac + Clone>(keyed: &M, message: &[u8], signature: &[u8]) -> bool {
+    let mut mac = keyed.clone();
+    mac.update(message);
+    mac.verify_slice(signature).is_ok()
+}
+
+impl Key {
+    /// Whether `signature` (base64url) signs `message` with this key.
+    fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        if let Verifier::Jsonwebtoken = self.verifier {
+            return matches!(
+                jsonwebtoken::crypto::verify(signature, message, &self.verifying, self.algorithm),
+                Ok(true)
+            );
+        }
+        // HMAC-SHA512 and Ed25519 signatures are the longest here: 64 bytes.
+        let mut buffer = [0u8; 128];
+        let Ok(length) = URL_SAFE_NO_PAD.decode_slice(signature, &mut buffer) else {
+            return false;
+        };
+        let signature = &buffer[..length];
+        match &self.verifier {
+            Verifier::Hs256(mac) => hmac_matches(mac, message, signature),
+            Verifier::Hs384(mac) => hmac_matches(mac, message, signature),
+            Verifier::Hs512(mac) => hmac_matches(mac, message, signature),
+            Verifier::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|s| ed25519_dalek::Verifier::verify(key, message, &s).is_ok()),
+            Verifier::Jsonwebtoken => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -65,9 +117,11 @@ pub enum MintError {
 
 /// The JOSE header fields vidgate reads; the others (`typ`, `cty`, ...) are ignored.
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
 }
@@ -142,10 +196,11 @@ impl JwtKeys {
         else {
             return Err(malformed("expected three parts separated by dots"));
         };
-        let header_json = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| malformed("the header is not base64url"))?;
-        let header: Header = serde_json::from_slice(&header_json)
+        let mut header_buffer = [0u8; 512];
+        let header_len = URL_SAFE_NO_PAD
+            .decode_slice(header_b64, &mut header_buffer)
+            .map_err(|_| malformed("the header is not base64url (or over 512 bytes)"))?;
+        let header: Header = serde_json::from_slice(&header_buffer[..header_len])
             .map_err(|e| Refused::JwtMalformed(format!("header: {e}")))?;
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(Refused::AlgNone);
@@ -158,8 +213,8 @@ impl JwtKeys {
         };
         if header.alg != key.alg.as_str() {
             return Err(Refused::AlgMismatch {
-                kid,
-                header: header.alg,
+                kid: kid.into_owned(),
+                header: header.alg.into_owned(),
                 key: key.alg.as_str(),
             });
         }
@@ -167,15 +222,9 @@ impl JwtKeys {
             return Err(Refused::CriticalHeader);
         }
         let message = &value[..header_b64.len() + 1 + payload_b64.len()];
-        let verified = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            &key.verifying,
-            key.algorithm,
-        );
-        if !matches!(verified, Ok(true)) {
+        if !key.verifies(message.as_bytes(), signature) {
             return Err(Refused::BadSignature {
-                kid,
+                kid: kid.into_owned(),
                 alg: key.alg.as_str(),
             });
         }
@@ -183,12 +232,7 @@ impl JwtKeys {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| malformed("the payload is not base64url"))?;
-        let claims: Claims =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&payload))
-                .map_err(|e| {
-                let path = e.path().to_string();
-                Refused::Claims(format!("{path}: {}", e.into_inner()))
-            })?;
+        let claims: Claims = super::parse_json(&payload).map_err(Refused::Claims)?;
         if claims.expiration_date {
             return Err(Refused::ExpirationDateInJwt);
         }
@@ -315,11 +359,38 @@ impl Key {
                 .transpose()?;
             (verifying, signing)
         };
+        let verifier = match alg {
+            JwtAlg::Hs256 | JwtAlg::Hs384 | JwtAlg::Hs512 => {
+                let secret = entry.resolved_secret().unwrap_or_default();
+                let keyed = |e: hmac::digest::InvalidLength| {
+                    ConfigError::invalid(&at("secret"), format!("cannot key HMAC ({e})"))
+                };
+                match alg {
+                    JwtAlg::Hs256 => Verifier::Hs256(Hmac::new_from_slice(secret).map_err(keyed)?),
+                    JwtAlg::Hs384 => Verifier::Hs384(Hmac::new_from_slice(secret).map_err(keyed)?),
+                    _ => Verifier::Hs512(Hmac::new_from_slice(secret).map_err(keyed)?),
+                }
+            }
+            JwtAlg::EdDsa => {
+                let bytes: Option<[u8; 32]> = verifying
+                    .try_get_as_bytes()
+                    .ok()
+                    .and_then(|b| b.try_into().ok());
+                let key = bytes
+                    .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+                    .ok_or_else(|| {
+                        ConfigError::invalid(&at("public_key_pem"), "is not an Ed25519 public key")
+                    })?;
+                Verifier::Ed25519(key)
+            }
+            JwtAlg::Es256 | JwtAlg::Rs256 => Verifier::Jsonwebtoken,
+        };
         let key = Key {
             kid: entry.kid.clone(),
             alg,
             algorithm,
             verifying,
+            verifier,
             signing,
         };
         key.probe()
@@ -336,10 +407,6 @@ impl Key {
         } else {
             "public_key_pem"
         };
-        if self.alg == JwtAlg::EdDsa && self.verifying.try_get_as_bytes().map(<[u8]>::len) != Ok(32)
-        {
-            return Err((public, "is not an Ed25519 public key".to_owned()));
-        }
         let message = b"vidgate key probe";
         let zero_signature = URL_SAFE_NO_PAD.encode([0u8; 64]);
         if let Err(e) =
@@ -353,9 +420,7 @@ impl Key {
         if let Some(signing) = &self.signing {
             let signature = jsonwebtoken::crypto::sign(message, signing, self.algorithm)
                 .map_err(|e| ("private_key_pem", format!("cannot sign ({e})")))?;
-            let matches =
-                jsonwebtoken::crypto::verify(&signature, message, &self.verifying, self.algorithm);
-            if !matches!(matches, Ok(true)) {
+            if !self.verifies(message, &signature) {
                 return Err((
                     "private_key_pem",
                     "is not the private half of public_key_pem".to_owned(),

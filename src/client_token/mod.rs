@@ -59,7 +59,9 @@ pub enum Format {
 impl Format {
     /// The format of a `client_auth` value, by its shape (SPEC 2.1).
     pub fn of(value: &str) -> Format {
-        if value.bytes().filter(|&b| b == b'.').count() == 2 {
+        // `matches` with a char searches with memchr: a byte-by-byte count cost 6% of a JWT's
+        // whole verification.
+        if value.matches('.').count() == 2 {
             Format::Jwt
         } else {
             Format::Ziggeo
@@ -271,6 +273,23 @@ fn check_nonce(name: &str, value: &str) -> Result<(), Refused> {
 fn derived_nonce(token: &str) -> Arc<str> {
     let digest = Sha256::digest(token.as_bytes());
     format!("#{}", hex::encode(&digest[..16])).into()
+}
+
+/// Parse JSON into `T`; on failure, parse again tracking the path, to name the field at fault
+/// (`grants.read.resources[0]: ...`). Tracking costs a third of a good parse, so only
+/// refusals pay it.
+fn parse_json<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(text).map_err(|_| {
+        let tracked: Result<T, _> =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text));
+        match tracked {
+            Ok(_) => "unreadable JSON".to_owned(),
+            Err(e) => {
+                let path = e.path().to_string();
+                format!("{path}: {}", e.into_inner())
+            }
+        }
+    })
 }
 
 /// A JSON value that must not be `null` to count as present: `Option<T>` fields that treat an
