@@ -110,9 +110,8 @@ encryption_key = "{ZIGGEO_KEY}"
 
 /// An origin and a gateway in front of it that verifies client tokens.
 ///
-/// The public keys are inline PEM text here: given as file paths (as `config/vidgate.toml`
-/// shows), a config parsed by `Config::from_toml_str` never has them read, and the gateway
-/// stops at once (see `public_keys_given_as_file_paths_verify_tokens`).
+/// The public keys are inline PEM text here; `public_keys_given_as_file_paths_verify_tokens`
+/// covers the file-path form that `config/vidgate.toml` shows.
 async fn setup() -> (Origin, TestGateway) {
     let origin = Origin::start().await;
     let gateway =
@@ -1377,4 +1376,78 @@ async fn public_keys_given_as_file_paths_verify_tokens() {
         assert_eq!(response.status(), StatusCode::OK, "{response:?}");
         assert_no_credential(&origin.last(), token);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's Python snippet
+// ---------------------------------------------------------------------------------------------
+
+/// The code block that follows the `readme-python-mint` marker in README.md.
+fn readme_python_snippet() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is readable");
+    let marker = readme
+        .find("<!-- readme-python-mint")
+        .expect("README.md marks its tested Python snippet");
+    let rest = &readme[marker..];
+    let start = rest
+        .find("```python\n")
+        .expect("a python block follows the marker")
+        + 10;
+    let end = rest[start..].find("```").expect("the python block ends") + start;
+    rest[start..end].to_owned()
+}
+
+/// The "Minting client tokens" snippet, run as written with the README's kid and the secret
+/// in `VIDGATE_JWT_SECRET`, mints a token the gateway accepts with its grants and limit.
+#[tokio::test]
+async fn readme_python_snippet_mints_a_token_the_gateway_accepts() {
+    const SECRET: &str = "readme-snippet-secret";
+    let snippet = readme_python_snippet();
+    assert!(snippet.contains("jwt.encode("), "{snippet}");
+    let output = tokio::process::Command::new("python3")
+        .args(["-c", &snippet])
+        .env("VIDGATE_JWT_SECRET", SECRET)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("python3 cannot be run ({e}); then {INSTALL}"));
+    assert!(
+        output.status.success(),
+        "the README snippet failed; if a module is missing, run `{INSTALL}`: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let origin = Origin::start().await;
+    let gw = TestGateway::from_toml(&format!(
+        "{}\n[[client_tokens.jwt_keys]]\nkid = \"2026-11\"\nalg = \"HS256\"\nsecret = \"{SECRET}\"\n",
+        gateway_toml(origin.addr)
+    ))
+    .await;
+    let query = format!("client_auth={token}");
+    // session_limit 2: two sessions, then the limit; the grant names v1 only.
+    for _ in 0..2 {
+        let reply = allowed(&origin, &gw, "/v1/videos/v1", &query, &[], &token).await;
+        handed_out(&reply, None);
+    }
+    refused(
+        &origin,
+        &gw,
+        "a third session",
+        &format!("/v1/videos/v1?{query}"),
+        &[],
+        403,
+        "session_limit_reached",
+    )
+    .await;
+    refused(
+        &origin,
+        &gw,
+        "another video",
+        &format!("/v1/videos/v2?{query}"),
+        &[],
+        403,
+        "grant_missing",
+    )
+    .await;
 }
