@@ -29,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod layer;
+pub mod manifest;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
