@@ -168,12 +168,15 @@ impl Gateway {
         });
 
         // The proxy's stack, outermost first.
-        let vidgate = VidgateLayer::new(store.clone())
+        let mut vidgate = VidgateLayer::new(store.clone())
             .routes(routes)
             .client_tokens(client_tokens)
             .metrics(metrics.clone())
             .bearer_auth(config.proxy.bearer_auth)
             .same_site(config.proxy.cookie_same_site);
+        if let Some(cors) = &config.proxy.cors {
+            vidgate = vidgate.cors(crate::layer::Cors::new(cors));
+        }
         let forward = Upstream::try_new(
             UpstreamConfig {
                 uri: upstream,

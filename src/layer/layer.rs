@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower::Layer;
 
 use super::service::{Gate, Vidgate};
-use super::SameSite;
+use super::{Cors, SameSite};
 use crate::client_token::ClientTokens;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
@@ -38,6 +38,7 @@ impl<St: TokenStore> VidgateLayer<St> {
                 bearer_auth: true,
                 same_site: SameSite::Lax,
                 tls: false,
+                cors: None,
             }),
         }
     }
@@ -90,6 +91,12 @@ impl<St: TokenStore> VidgateLayer<St> {
     /// `__Host-` prefix.
     pub fn tls(self, tls: bool) -> Self {
         self.with(|g| g.tls = tls)
+    }
+
+    /// Answer CORS preflights and add CORS headers to every response (`[proxy.cors]`).
+    /// Without it, preflights go to the inner service unchecked.
+    pub fn cors(self, cors: Cors) -> Self {
+        self.with(|g| g.cors = Some(Arc::new(cors)))
     }
 
     /// The metrics this layer counts into.

@@ -40,13 +40,16 @@
 //! ```
 
 mod body;
+mod cors;
 pub mod credentials;
+mod delivery;
 mod future;
 // The tower-http shape: layer.rs beside service.rs and future.rs, even inside `layer/`.
 #[allow(clippy::module_inception)]
 mod layer;
 mod service;
 
+pub use cors::Cors;
 pub use future::ResponseFuture;
 pub use layer::VidgateLayer;
 pub use service::Vidgate;

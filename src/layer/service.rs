@@ -10,8 +10,9 @@ use tower::Service;
 
 use super::body::{read_up_to, Buffered, OWNERSHIP_READ_LIMIT};
 use super::credentials::{self, Credentials, TokenKind, SESSION_HEADER};
+use super::delivery::ManifestRead;
 use super::future::ResponseFuture;
-use super::SameSite;
+use super::{Cors, SameSite};
 use crate::client_token::ClientTokens;
 use crate::clock::Clock;
 use crate::metrics::{ActionLabel, Metrics, Outcome};
@@ -32,6 +33,7 @@ pub(super) struct Gate<St> {
     pub(super) bearer_auth: bool,
     pub(super) same_site: SameSite,
     pub(super) tls: bool,
+    pub(super) cors: Option<Arc<Cors>>,
 }
 
 impl<St> Clone for Gate<St> {
@@ -45,6 +47,7 @@ impl<St> Clone for Gate<St> {
             bearer_auth: self.bearer_auth,
             same_site: self.same_site,
             tls: self.tls,
+            cors: self.cors.clone(),
         }
     }
 }
@@ -145,7 +148,35 @@ fn route_name(route: &Route) -> &'static str {
     }
 }
 
+/// CORS around the checks: preflights answered here, every other response decorated.
 async fn handle<S, St, ReqBody, ResBody>(
+    gate: Arc<Gate<St>>,
+    inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<Body>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    St: TokenStore,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    let Some(cors) = gate.cors.clone() else {
+        return checked(gate, inner, request).await;
+    };
+    if Cors::is_preflight(request.method(), request.headers()) {
+        gate.metrics.request(ActionLabel::None, Outcome::Allowed);
+        return Ok(cors.preflight(request.headers()));
+    }
+    let mut origin = http::HeaderMap::new();
+    if let Some(value) = request.headers().get(http::header::ORIGIN) {
+        origin.insert(http::header::ORIGIN, value.clone());
+    }
+    let mut response = checked(gate, inner, request).await?;
+    cors.decorate(&origin, response.headers_mut());
+    Ok(response)
+}
+
+async fn checked<S, St, ReqBody, ResBody>(
     gate: Arc<Gate<St>>,
     mut inner: S,
     request: Request<ReqBody>,
@@ -218,6 +249,15 @@ where
     // Forward exactly what was checked: the effective method, no vidgate credentials.
     credentials::strip(&mut parts, gate.bearer_auth);
     parts.method = method;
+    let manifest = match (allowed.action, credentials.token()) {
+        (Action::Read, Ok(token)) => ManifestRead::prepare(
+            &mut parts,
+            gate.tls,
+            (token.kind, &token.value),
+            allowed.session,
+        ),
+        _ => None,
+    };
     let recording = allowed.action == Action::Create && allowed.session.is_some();
     if recording {
         parts
@@ -230,6 +270,9 @@ where
 
     if success && recording {
         response = gate.record_ownership(response, allowed.session).await;
+    }
+    if let Some(manifest) = manifest {
+        response = manifest.finish(response).await;
     }
     if success && allowed.action == Action::Destroy && allowed.whole_video {
         if let Some(video) = &allowed.video {
@@ -503,10 +546,11 @@ impl<St: TokenStore> Gate<St> {
         let (ids, body) = match read_up_to(body, OWNERSHIP_READ_LIMIT).await {
             Ok(Buffered::Whole(bytes)) => {
                 // Read a decoded copy; the client gets the bytes exactly as the origin sent them.
-                let mut ids = match decoded_for_reading(encoding.as_ref(), &bytes) {
-                    Some(plain) => ids_in_json(&plain),
-                    None => Vec::new(),
-                };
+                let mut ids =
+                    match decoded_for_reading(encoding.as_ref(), &bytes, OWNERSHIP_READ_LIMIT) {
+                        Some(plain) => ids_in_json(&plain),
+                        None => Vec::new(),
+                    };
                 if ids.is_empty() {
                     ids.extend(location_id);
                 }
@@ -555,42 +599,45 @@ impl<St: TokenStore> Gate<St> {
     }
 }
 
-/// A create response body as plain bytes, for reading only: decoded when the origin
-/// compressed it anyway (gzip or deflate), at most [`OWNERSHIP_READ_LIMIT`] decoded bytes.
-fn decoded_for_reading<'a>(
+/// A response body vidgate must read (a create response, a manifest) as plain bytes: decoded
+/// when the origin compressed it anyway (gzip or deflate), at most `limit` decoded bytes.
+pub(super) fn decoded_for_reading<'a>(
     encoding: Option<&HeaderValue>,
     bytes: &'a [u8],
+    limit: usize,
 ) -> Option<std::borrow::Cow<'a, [u8]>> {
     use std::io::Read;
     let Some(encoding) = encoding.and_then(|v| v.to_str().ok()) else {
         return Some(std::borrow::Cow::Borrowed(bytes));
     };
-    let limit = OWNERSHIP_READ_LIMIT as u64 + 1;
     let mut plain = Vec::new();
     let read = match encoding.trim().to_ascii_lowercase().as_str() {
         "identity" | "" => return Some(std::borrow::Cow::Borrowed(bytes)),
         "gzip" | "x-gzip" => flate2::read::GzDecoder::new(bytes)
-            .take(limit)
+            .take(limit as u64 + 1)
             .read_to_end(&mut plain),
         "deflate" => flate2::read::ZlibDecoder::new(bytes)
-            .take(limit)
+            .take(limit as u64 + 1)
             .read_to_end(&mut plain),
         other => {
             tracing::warn!(
                 encoding = other,
-                "create response in an encoding vidgate cannot read"
+                "response in an encoding vidgate cannot read; forwarded as it is"
             );
             return None;
         }
     };
     match read {
-        Ok(n) if n <= OWNERSHIP_READ_LIMIT => Some(std::borrow::Cow::Owned(plain)),
+        Ok(n) if n <= limit => Some(std::borrow::Cow::Owned(plain)),
         Ok(_) => {
-            tracing::warn!("create response decodes to more than 1 MiB; not read for ownership");
+            tracing::warn!(
+                limit,
+                "response decodes to more than the read limit; not read"
+            );
             None
         }
         Err(error) => {
-            tracing::warn!(%error, "create response does not decode as its Content-Encoding says");
+            tracing::warn!(%error, "response does not decode as its Content-Encoding says");
             None
         }
     }
@@ -642,17 +689,39 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(json).unwrap();
         let gz = gz.finish().unwrap();
-        let plain = decoded_for_reading(Some(&HeaderValue::from_static("gzip")), &gz).unwrap();
+        let plain = decoded_for_reading(
+            Some(&HeaderValue::from_static("gzip")),
+            &gz,
+            OWNERSHIP_READ_LIMIT,
+        )
+        .unwrap();
         assert_eq!(ids_in_json(&plain), vec!["zipped"]);
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(json).unwrap();
         let z = z.finish().unwrap();
-        let plain = decoded_for_reading(Some(&HeaderValue::from_static("deflate")), &z).unwrap();
+        let plain = decoded_for_reading(
+            Some(&HeaderValue::from_static("deflate")),
+            &z,
+            OWNERSHIP_READ_LIMIT,
+        )
+        .unwrap();
         assert_eq!(ids_in_json(&plain), vec!["zipped"]);
-        assert!(decoded_for_reading(Some(&HeaderValue::from_static("br")), json).is_none());
-        let not_gzip = decoded_for_reading(Some(&HeaderValue::from_static("gzip")), json);
+        assert!(decoded_for_reading(
+            Some(&HeaderValue::from_static("br")),
+            json,
+            OWNERSHIP_READ_LIMIT
+        )
+        .is_none());
+        let not_gzip = decoded_for_reading(
+            Some(&HeaderValue::from_static("gzip")),
+            json,
+            OWNERSHIP_READ_LIMIT,
+        );
         assert!(not_gzip.is_none());
-        assert_eq!(&*decoded_for_reading(None, json).unwrap(), json);
+        assert_eq!(
+            &*decoded_for_reading(None, json, OWNERSHIP_READ_LIMIT).unwrap(),
+            json
+        );
     }
 
     #[test]
@@ -661,7 +730,12 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(&vec![b' '; OWNERSHIP_READ_LIMIT * 4]).unwrap();
         let gz = gz.finish().unwrap();
-        assert!(decoded_for_reading(Some(&HeaderValue::from_static("gzip")), &gz).is_none());
+        assert!(decoded_for_reading(
+            Some(&HeaderValue::from_static("gzip")),
+            &gz,
+            OWNERSHIP_READ_LIMIT
+        )
+        .is_none());
     }
 
     #[test]
