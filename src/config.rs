@@ -1683,12 +1683,10 @@ mod tests {
         }
     }
 
-    const ED25519_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\n\
-        MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
-        -----END PUBLIC KEY-----\n";
-    const ED25519_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\n\
-        MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n\
-        -----END PRIVATE KEY-----\n";
+    /// A real key pair (the test keys of `tests/keys/`): `Config::load` checks that a
+    /// private key is its public key's pair.
+    const ED25519_PUBLIC: &str = include_str!("../tests/keys/ed25519.pub.pem");
+    const ED25519_PRIVATE: &str = include_str!("../tests/keys/ed25519.key.pem");
 
     #[test]
     fn an_empty_file_gives_every_default() {
