@@ -78,7 +78,14 @@ impl Rewrite<'_> {
     /// points to the same origin as the manifest: a relative reference (no scheme, not
     /// `//`-prefixed), a `//host/...` reference to [`Rewrite::host`], or an absolute URI with
     /// [`Rewrite::scheme`] and [`Rewrite::host`].
+    ///
+    /// A URI holding `\` or an ASCII control character is never same-origin: browsers read
+    /// `\` as `/` and drop tabs and newlines, so `/\evil.example/x` or `/<TAB>/evil.example`
+    /// would take the token to another host.
     pub fn same_origin(&self, uri: &str) -> bool {
+        if uri.bytes().any(|b| b == b'\\' || b.is_ascii_control()) {
+            return false;
+        }
         if let Some(rest) = uri.strip_prefix("//") {
             return self.is_host(rest);
         }
@@ -190,6 +197,11 @@ mod tests {
         assert!(!R.same_origin("//other.example/x.ts"));
         assert!(!R.same_origin("skd://key-id"));
         assert!(!R.same_origin("data:text/plain;base64,AAAA"));
+        // What browsers would resolve to another host.
+        assert!(!R.same_origin("/\\evil.example/x.ts"));
+        assert!(!R.same_origin("\\\\evil.example/x.ts"));
+        assert!(!R.same_origin("/\t/evil.example/x.ts"));
+        assert!(!R.same_origin("seg\n0.ts"));
     }
 
     #[test]
