@@ -5,7 +5,8 @@
 //! absolute one with the request's scheme and host) gets the request's token and session
 //! appended as query parameters ([`Rewrite::query`]); cross-origin URIs, other schemes
 //! (`skd://`, `data:`) and everything vidgate does not know are left byte for byte as they
-//! were.
+//! were. In DASH a relative reference resolves against its `BaseURL` chain, so it counts as
+//! same-origin only when every base it can resolve against does ([`dash`]).
 //!
 //! [`hls::rewrite`] and [`dash::rewrite`] are pure functions of the manifest text; the service
 //! decides when to call them and fixes the response's headers.
