@@ -5,6 +5,8 @@
 //! Each test binary uses a different part of this, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod static_origin;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
