@@ -272,7 +272,8 @@ pub fn free_port() -> u16 {
 // The gateway
 // ---------------------------------------------------------------------------------------------
 
-/// The configuration of the test gateways: both listeners on port 0, a 300 ms response timeout.
+/// The configuration of the test gateways: both listeners on port 0, a 1 s response timeout
+/// (long enough for a loaded 2-core machine, well under the [`SLOW`] origin's 3 s).
 pub fn gateway_toml(upstream: SocketAddr) -> String {
     format!(
         r#"
@@ -280,7 +281,7 @@ pub fn gateway_toml(upstream: SocketAddr) -> String {
 listen = "127.0.0.1:0"
 upstream = "http://{upstream}"
 connect_timeout = "1s"
-response_timeout = "300ms"
+response_timeout = "1s"
 shutdown_timeout = "5s"
 
 [admin]
