@@ -226,8 +226,10 @@ impl Gateway {
         // HTTP/1.1 only on the plain listener: detecting cleartext HTTP/2 (auto::Builder)
         // cost 14% more CPU per request in bench/load.sh, and players speak HTTP/2 over TLS,
         // where ALPN chooses the protocol.
-        let mut connections = hyper::server::conn::http1::Builder::new();
-        connections.pipeline_flush(true);
+        // No `pipeline_flush`: in hyper 1 it lifts the 400 KiB cap on the write buffer, so a
+        // slow client made vidgate read the whole video from the origin into memory
+        // (bench/stream.sh: 2.5 GiB RSS for one viewer at 20 MB/s, over 4 GiB for four).
+        let connections = hyper::server::conn::http1::Builder::new();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = proxy_listener.accept() => match accepted {
