@@ -66,6 +66,8 @@ struct ManifestOrigin {
     seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
     /// `/long` bodies still being produced (dropped when the connection goes).
     streaming: Arc<AtomicUsize>,
+    /// Bytes of `/huge` bodies handed to hyper so far.
+    produced: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -96,14 +98,17 @@ impl ManifestOrigin {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let streaming = Arc::new(AtomicUsize::new(0));
-        let (seen2, streaming2) = (seen.clone(), streaming.clone());
+        let produced = Arc::new(AtomicUsize::new(0));
+        let (seen2, streaming2, produced2) = (seen.clone(), streaming.clone(), produced.clone());
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let (seen, streaming) = (seen2.clone(), streaming2.clone());
+                let (seen, streaming, produced) =
+                    (seen2.clone(), streaming2.clone(), produced2.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let (seen, streaming) = (seen.clone(), streaming.clone());
-                        async move { Ok::<_, Infallible>(answer(request, &seen, &streaming)) }
+                        let (seen, streaming, produced) =
+                            (seen.clone(), streaming.clone(), produced.clone());
+                        async move { Ok::<_, Infallible>(answer(request, &seen, &streaming, &produced)) }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(socket), service)
@@ -115,6 +120,7 @@ impl ManifestOrigin {
             addr,
             seen,
             streaming,
+            produced,
             task,
         }
     }
@@ -133,10 +139,15 @@ impl ManifestOrigin {
     }
 }
 
+/// The size of `/huge`, produced as fast as hyper takes it.
+const HUGE: usize = 256 << 20;
+const HUGE_CHUNK: usize = 64 << 10;
+
 fn answer(
     request: Request<Incoming>,
     seen: &Mutex<Vec<(String, HeaderMap)>>,
     streaming: &Arc<AtomicUsize>,
+    produced: &Arc<AtomicUsize>,
 ) -> Response<Body> {
     let target = request.uri().path_and_query().unwrap().as_str().to_owned();
     seen.lock()
@@ -170,6 +181,17 @@ fn answer(
         builder
             .header(CONTENT_TYPE, "application/dash+xml")
             .body(response::full(MPD))
+    } else if path.ends_with("/huge") {
+        let produced = produced.clone();
+        let chunk = Bytes::from(vec![b'h'; HUGE_CHUNK]);
+        let chunks = stream::iter((0..HUGE / HUGE_CHUNK).map(move |_| {
+            produced.fetch_add(HUGE_CHUNK, Ordering::SeqCst);
+            Ok::<_, Infallible>(Frame::data(chunk.clone()))
+        }));
+        builder
+            .header(CONTENT_TYPE, "video/mp4")
+            .header("content-length", HUGE)
+            .body(response::boxed(StreamBody::new(chunks)))
     } else if path.ends_with("/long") {
         streaming.fetch_add(1, Ordering::SeqCst);
         let live = Live(streaming.clone());
@@ -406,6 +428,49 @@ async fn a_client_that_goes_away_mid_stream_frees_the_origin() {
     .await
     .expect("the origin's stream ended after the client left");
     assert_eq!(origin.count(), 1);
+}
+
+/// A viewer slower than the origin must not make vidgate read the video ahead into memory:
+/// the origin can only get as far ahead as the sockets' and hyper's bounded buffers allow.
+/// (With `pipeline_flush` on the listener, hyper's write buffer had no cap, and vidgate read
+/// all 256 MiB from the origin while the client read nothing.)
+#[tokio::test]
+async fn a_stalled_viewer_keeps_vidgates_read_ahead_bounded() {
+    let (origin, gw) = setup("").await;
+    let token = gw.create_token(json!({"grants": {"read": "all"}})).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let response = client
+        .get(
+            gw.url(&format!("/v1/videos/v1/huge?server_auth={token}"))
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    body.frame().await.expect("a first chunk").unwrap();
+    // The client now reads nothing. Wait until the origin stops producing: the buffers are
+    // full (or, were they unbounded, the whole body was read).
+    let mut last = origin.produced.load(Ordering::SeqCst);
+    let mut unchanged = 0;
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let now = origin.produced.load(Ordering::SeqCst);
+        unchanged = if now == last { unchanged + 1 } else { 0 };
+        last = now;
+        if unchanged == 20 {
+            break;
+        }
+    }
+    assert!(
+        last < 64 << 20,
+        "vidgate read {} MiB ahead of a stalled client (of a {} MiB body)",
+        last >> 20,
+        HUGE >> 20
+    );
+    drop(body);
 }
 
 // ---------------------------------------------------------------------------------------------
