@@ -397,24 +397,34 @@ async fn a_dash_manifest_carries_the_token_and_session() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_goes_away_mid_stream_frees_the_origin() {
-    let (origin, gw) = setup("").await;
+/// A streaming GET of `path` with a read-all token, its first data chunk read: the client
+/// (dropping it closes the connection) and the rest of the body.
+async fn first_chunk_of(
+    gw: &TestGateway,
+    path: &str,
+) -> (
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Empty<Bytes>,
+    >,
+    Incoming,
+) {
     let token = gw.create_token(json!({"grants": {"read": "all"}})).await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<Bytes>>();
-    let response = client
-        .get(
-            gw.url(&format!("/v1/videos/v1/long?server_auth={token}"))
-                .parse()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let uri = gw.url(&format!("{path}?server_auth={token}"));
+    let response = client.get(uri.parse().unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     let first = body.frame().await.expect("a first chunk").unwrap();
     assert!(first.is_data());
+    (client, body)
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_stream_frees_the_origin() {
+    let (origin, gw) = setup("").await;
+    let (client, body) = first_chunk_of(&gw, "/v1/videos/v1/long").await;
     assert_eq!(origin.streaming.load(Ordering::SeqCst), 1);
     drop(body);
     drop(client);
@@ -437,20 +447,7 @@ async fn a_client_that_goes_away_mid_stream_frees_the_origin() {
 #[tokio::test]
 async fn a_stalled_viewer_keeps_vidgates_read_ahead_bounded() {
     let (origin, gw) = setup("").await;
-    let token = gw.create_token(json!({"grants": {"read": "all"}})).await;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<Bytes>>();
-    let response = client
-        .get(
-            gw.url(&format!("/v1/videos/v1/huge?server_auth={token}"))
-                .parse()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut body = response.into_body();
-    body.frame().await.expect("a first chunk").unwrap();
+    let (_client, body) = first_chunk_of(&gw, "/v1/videos/v1/huge").await;
     // The client now reads nothing. Wait until the origin stops producing: the buffers are
     // full (or, were they unbounded, the whole body was read).
     let mut last = origin.produced.load(Ordering::SeqCst);
