@@ -55,6 +55,7 @@ use serde::Deserialize;
 use crate::client_token::ClientTokens;
 use crate::route::{self, Routes, Unmatched};
 use crate::store::MemoryStoreBuilder;
+use crate::tls::{Identity, IdentityError, OriginRoots};
 
 // ---------------------------------------------------------------------------------------------
 // The configuration
@@ -106,11 +107,37 @@ pub struct ProxyConfig {
     /// `shutdown_timeout`: how long a graceful shutdown waits for requests in flight
     /// (default 30 s).
     pub shutdown_timeout: HumanDuration,
+    /// `upstream_ca`: PEM file of the CA (or self-signed certificate) an `https://` origin
+    /// must present a certificate from. Absent (the default): the bundled Mozilla roots and
+    /// the system's.
+    pub upstream_ca: Option<PathBuf>,
+    /// `upstream_http2`: speak HTTP/2 to the origin (default false): offered by ALPN to an
+    /// `https://` origin, prior knowledge (h2c) to an `http://` one.
+    pub upstream_http2: bool,
+    /// `header_read_timeout`: how long a client may take, from the first byte of a request
+    /// (or of its TLS handshake), to send the whole request head (default 10 s). Slower
+    /// clients are disconnected.
+    pub header_read_timeout: HumanDuration,
+    /// `idle_timeout`: how long a keep-alive connection may wait for its next request
+    /// (default 60 s).
+    pub idle_timeout: HumanDuration,
+    /// `max_header_bytes`: the largest request head, in bytes (default 64 KiB); larger: 431.
+    #[serde(deserialize_with = "de_byte_count")]
+    pub max_header_bytes: usize,
+    /// `max_headers`: the most header fields in a request (default 100); more: 431.
+    pub max_headers: usize,
+    /// `max_connections`: the most client connections open at once, on each listener
+    /// (default 10000). Beyond it, a plain HTTP connection is answered 503 and closed, a TLS
+    /// one is closed.
+    pub max_connections: usize,
     /// `[proxy.cors]`: absent (the default), preflights are forwarded to the origin unchecked.
     pub cors: Option<CorsConfig>,
     /// The PEM files named by `tls_cert` and `tls_key`, read by [`Config::resolve`].
     #[serde(skip)]
     tls_files: Option<TlsFiles>,
+    /// The PEM file named by `upstream_ca`, read by [`Config::resolve`].
+    #[serde(skip)]
+    upstream_ca_pem: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -127,8 +154,16 @@ impl Default for ProxyConfig {
             connect_timeout: HumanDuration::from_secs(2),
             response_timeout: HumanDuration::from_secs(30),
             shutdown_timeout: HumanDuration::from_secs(30),
+            upstream_ca: None,
+            upstream_http2: false,
+            header_read_timeout: HumanDuration::from_secs(10),
+            idle_timeout: HumanDuration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_connections: 10_000,
             cors: None,
             tls_files: None,
+            upstream_ca_pem: None,
         }
     }
 }
@@ -147,6 +182,11 @@ impl ProxyConfig {
     /// The contents of `tls_key`, once [`Config::resolve`] has read it.
     pub fn tls_key_pem(&self) -> Option<&str> {
         self.tls_files.as_ref().map(|f| f.key_pem.expose())
+    }
+
+    /// The contents of `upstream_ca`, once [`Config::resolve`] has read it.
+    pub fn upstream_ca_pem(&self) -> Option<&str> {
+        self.upstream_ca_pem.as_deref()
     }
 }
 
@@ -766,32 +806,47 @@ impl Config {
         config.validate().map_err(at)?;
         config.resolve().map_err(at)?;
         config.client_token_verifiers().map_err(at)?;
-        config.refuse_unavailable().map_err(at)?;
+        config.tls_identity().map_err(at)?;
+        config.origin_roots_if_pinned().map_err(at)?;
         Ok(config)
     }
 
-    /// Refuse what the contract allows but this build cannot serve yet. [`Config::load`]
-    /// calls it, so that `check-config` and `serve` give the same answer before anything
-    /// starts; [`Config::from_toml_str`] does not, so the parsing of those keys stays testable.
-    pub fn refuse_unavailable(&self) -> Result<(), ConfigError> {
-        if self.proxy.tls_cert.is_some() {
-            return Err(invalid(
-                "proxy.tls_cert",
-                "TLS is not available in this build yet (terminate TLS in front of vidgate)",
-            ));
-        }
-        if self
-            .proxy
-            .upstream
-            .as_ref()
-            .is_some_and(UpstreamUrl::is_https)
-        {
-            return Err(invalid(
-                "proxy.upstream",
-                "https:// origins are not available in this build yet (use http://)",
-            ));
-        }
-        Ok(())
+    /// The listener's certificate and key (`proxy.tls_cert`, `proxy.tls_key`), parsed and
+    /// checked to belong together, once [`Config::resolve`] has read them; `None` without TLS.
+    /// [`Config::load`] builds it once, so that `check-config` refuses a bad pair.
+    pub fn tls_identity(&self) -> Result<Option<Identity>, ConfigError> {
+        let (Some(cert), Some(key)) = (self.proxy.tls_cert_pem(), self.proxy.tls_key_pem()) else {
+            if self.proxy.tls_enabled() {
+                return Err(invalid(
+                    "proxy.tls_cert",
+                    "was not read: call Config::resolve (or Config::load) first",
+                ));
+            }
+            return Ok(None);
+        };
+        Identity::from_pem(cert, key).map(Some).map_err(|e| {
+            let (name, path) = match &e {
+                IdentityError::Cert(_) => ("proxy.tls_cert", &self.proxy.tls_cert),
+                IdentityError::Key(_) => ("proxy.tls_key", &self.proxy.tls_key),
+            };
+            let path = path.as_deref().unwrap_or(Path::new("")).display();
+            invalid(name, format!("{path}: {e}"))
+        })
+    }
+
+    /// The roots of `proxy.upstream_ca`, once [`Config::resolve`] has read it; `None` when it
+    /// is not set (an `https://` origin is then verified with [`OriginRoots::public`]).
+    pub fn origin_roots_if_pinned(&self) -> Result<Option<OriginRoots>, ConfigError> {
+        let Some(pem) = self.proxy.upstream_ca_pem() else {
+            return Ok(None);
+        };
+        OriginRoots::from_pem(pem).map(Some).map_err(|problem| {
+            let path = self.proxy.upstream_ca.as_deref().unwrap_or(Path::new(""));
+            invalid(
+                "proxy.upstream_ca",
+                format!("{}: {problem}", path.display()),
+            )
+        })
     }
 
     /// Check everything that can be checked without reading a file or the environment, and
@@ -818,6 +873,10 @@ impl Config {
                 cert_pem,
                 key_pem: Secret(key_pem),
             });
+        }
+        if let Some(ca) = &self.proxy.upstream_ca {
+            self.proxy.upstream_ca_pem =
+                Some(read_pem_file("proxy.upstream_ca", ca, "CERTIFICATE")?);
         }
         if let Some(var) = &self.admin.private_key_env {
             self.admin.resolved_private_key = Some(read_env("admin.private_key_env", var)?);
@@ -1059,6 +1118,7 @@ impl ProxyConfig {
         for (key, path) in [
             ("proxy.tls_cert", &self.tls_cert),
             ("proxy.tls_key", &self.tls_key),
+            ("proxy.upstream_ca", &self.upstream_ca),
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(invalid(key, "must not be empty"));
@@ -1069,9 +1129,26 @@ impl ProxyConfig {
             ("proxy.connect_timeout", self.connect_timeout),
             ("proxy.response_timeout", self.response_timeout),
             ("proxy.shutdown_timeout", self.shutdown_timeout),
+            ("proxy.header_read_timeout", self.header_read_timeout),
+            ("proxy.idle_timeout", self.idle_timeout),
         ] {
             nonzero(key, duration)?;
         }
+        if self.upstream_ca.is_some() && !self.upstream.as_ref().is_some_and(UpstreamUrl::is_https)
+        {
+            return Err(invalid(
+                "proxy.upstream_ca",
+                "is set, but proxy.upstream is not an https:// origin",
+            ));
+        }
+        in_range(
+            "proxy.max_header_bytes",
+            self.max_header_bytes,
+            1024,
+            1 << 20,
+        )?;
+        in_range("proxy.max_headers", self.max_headers, 8, 1000)?;
+        in_range("proxy.max_connections", self.max_connections, 1, 1 << 20)?;
         if let Some(cors) = &self.cors {
             cors.validate()?;
         }
@@ -1343,6 +1420,17 @@ impl ZiggeoConfig {
             ),
         }
     }
+}
+
+/// `value` within `min..=max`.
+fn in_range(key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    if !(min..=max).contains(&value) {
+        return Err(invalid(
+            key,
+            format!("{value} is not between {min} and {max}"),
+        ));
+    }
+    Ok(())
 }
 
 fn nonzero(key: &str, duration: HumanDuration) -> Result<(), ConfigError> {
@@ -2466,34 +2554,49 @@ format = "json"
     }
 
     #[test]
-    fn tls_files_are_read_at_load_time() {
-        let cert_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let key_pem = "-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n";
-        let cert = TempFile::new("server.pem", cert_pem);
-        let key = TempFile::new("server.key", key_pem);
-        let file = TempFile::new(
-            "tls.toml",
-            &format!(
+    fn tls_files_are_read_and_checked_at_load_time() {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert_pem = pair.cert.pem();
+        let key_pem = pair.signing_key.serialize_pem();
+        let cert = TempFile::new("server.pem", &cert_pem);
+        let key = TempFile::new("server.key", &key_pem);
+        let foreign_key = TempFile::new("other.key", &other.signing_key.serialize_pem());
+        let tls_toml = |cert: &TempFile, key: &TempFile| {
+            format!(
                 "[proxy]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
                 cert.toml(),
                 key.toml()
-            ),
+            )
+        };
+        let file = TempFile::new("tls.toml", &tls_toml(&cert, &key));
+        let c = Config::load(&file.0).expect("a matching pair loads");
+        assert_eq!(c.proxy.tls_cert_pem(), Some(cert_pem.as_str()));
+        assert_eq!(c.proxy.tls_key_pem(), Some(key_pem.as_str()));
+        assert!(c.tls_identity().unwrap().is_some());
+        let secret_line = key_pem.lines().nth(1).unwrap();
+        assert!(
+            !format!("{c:?}").contains(secret_line),
+            "the key is redacted in Debug"
         );
-        // TLS is parsed and its files read, but this build refuses to serve it.
-        let e = Config::load(&file.0).expect_err("TLS is not available yet");
+
+        // A key that is not the certificate's: refused at load, naming tls_key and its line.
+        let file = TempFile::new("tls-foreign.toml", &tls_toml(&cert, &foreign_key));
+        let e = Config::load(&file.0).expect_err("a foreign key");
+        assert_eq!((e.key(), e.line()), (Some("proxy.tls_key"), Some(3)), "{e}");
+        assert!(e.message().contains("not the private key"), "{e}");
+
+        // A certificate whose base64 is not a certificate.
+        let broken = TempFile::new(
+            "broken.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        );
+        let file = TempFile::new("tls-broken.toml", &tls_toml(&broken, &key));
+        let e = Config::load(&file.0).expect_err("a broken certificate");
         assert_eq!(
             (e.key(), e.line()),
             (Some("proxy.tls_cert"), Some(2)),
             "{e}"
-        );
-        let text = std::fs::read_to_string(&file.0).unwrap();
-        let mut c = Config::from_toml_str(&text).expect("parse");
-        c.resolve().expect("resolve");
-        assert_eq!(c.proxy.tls_cert_pem(), Some(cert_pem));
-        assert_eq!(c.proxy.tls_key_pem(), Some(key_pem));
-        assert!(
-            !format!("{c:?}").contains("MC4C"),
-            "the key is redacted in Debug"
         );
 
         // Swapped files: the certificate is not a private key.

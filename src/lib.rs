@@ -38,6 +38,7 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 pub mod token;
 
 /// `N` bytes from the operating system's CSPRNG. Token and session ids are credentials: if

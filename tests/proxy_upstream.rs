@@ -121,6 +121,8 @@ fn upstream_to(addr: SocketAddr, response_timeout: Duration) -> (Upstream, Metri
         uri: format!("http://{addr}").parse().unwrap(),
         connect_timeout: Duration::from_secs(1),
         response_timeout,
+        roots: None,
+        http2: false,
     };
     let upstream = Upstream::try_new(config, metrics.clone()).unwrap();
     (upstream, metrics)

@@ -18,9 +18,12 @@
 //! removed vidgate's credentials. It never logs a path, a query or a header (they can hold
 //! video ids and credentials), and it never fails as a service: every outcome is a response.
 //!
-//! Only `http://` origins for now. [`Upstream::try_new`] (and [`UpstreamConfig::validate`])
-//! refuse anything else; [`Upstream::new`] trusts its caller, and an origin it cannot use makes
-//! every request answer 502.
+//! `http://` and `https://` origins. An `https://` origin's certificate is verified (against
+//! `proxy.upstream_ca`, else the bundled Mozilla roots and the system's), and it is never
+//! spoken to in clear text. HTTP/1.1 by default; HTTP/2 when `proxy.upstream_http2` asks for
+//! it (by ALPN over TLS, by prior knowledge in clear text). [`Upstream::try_new`] (and
+//! [`UpstreamConfig::validate`]) refuse any other origin; [`Upstream::new`] trusts its caller,
+//! and an origin it cannot use makes every request answer 502.
 //!
 //! ```
 //! use std::time::Duration;
@@ -35,6 +38,8 @@
 //!     uri: format!("http://127.0.0.1:{port}").parse()?,
 //!     connect_timeout: Duration::from_secs(2),
 //!     response_timeout: Duration::from_secs(30),
+//!     roots: None,
+//!     http2: false,
 //! };
 //! let upstream = Upstream::try_new(config, vidgate::metrics::Metrics::new())?;
 //!
@@ -59,6 +64,8 @@ use std::time::Duration;
 use http::uri::Scheme;
 use http::Uri;
 
+use crate::tls::OriginRoots;
+
 pub use upstream::{ResponseFuture, Upstream};
 
 /// How the gateway reaches its origin (`proxy.upstream`, `proxy.connect_timeout`,
@@ -72,13 +79,18 @@ pub struct UpstreamConfig {
     /// How long the origin may take to send its response head, counted from the moment the
     /// request has been sent whole. Bodies have no timeout: a video may stream for hours.
     pub response_timeout: Duration,
+    /// What an `https://` origin's certificate is verified against; `None`:
+    /// [`OriginRoots::public`]. Unused for an `http://` origin.
+    pub roots: Option<OriginRoots>,
+    /// Speak HTTP/2 to the origin: offered by ALPN over TLS, prior knowledge in clear text.
+    pub http2: bool,
 }
 
 /// Why an [`UpstreamConfig`] cannot be used. The message names the config key at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpstreamConfigError {
-    /// The origin is not `http://host[:port]` (https is not supported yet).
+    /// The origin is not `http(s)://host[:port]`.
     #[error("proxy.upstream: {0}")]
     Uri(&'static str),
     /// A timeout of zero would fail every request.
@@ -87,17 +99,16 @@ pub enum UpstreamConfigError {
 }
 
 impl UpstreamConfig {
-    /// Check that the origin is `http://host[:port]` with no path or query, and that both
+    /// Check that the origin is `http(s)://host[:port]` with no path or query, and that both
     /// timeouts are non-zero.
     pub fn validate(&self) -> Result<(), UpstreamConfigError> {
         match self.uri.scheme() {
-            Some(scheme) if *scheme == Scheme::HTTP => {}
-            Some(scheme) if *scheme == Scheme::HTTPS => {
+            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => {}
+            _ => {
                 return Err(UpstreamConfigError::Uri(
-                    "https:// origins are not supported yet; use http://",
+                    "must start with http:// or https://",
                 ))
             }
-            _ => return Err(UpstreamConfigError::Uri("must start with http://")),
         }
         if self.uri.host().is_none_or(str::is_empty) {
             return Err(UpstreamConfigError::Uri("must name a host"));
@@ -138,13 +149,17 @@ mod tests {
             uri: uri.parse().unwrap(),
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
+            roots: None,
+            http2: false,
         }
     }
 
     #[test]
-    fn http_origins_with_or_without_port_or_slash_are_valid() {
+    fn http_and_https_origins_with_or_without_port_or_slash_are_valid() {
         for uri in [
             "http://127.0.0.1:9000",
+            "https://videos.example.com",
+            "https://[::1]:8443/",
             "http://origin.internal",
             "http://origin.internal/",
             "http://[::1]:9000",
@@ -156,7 +171,6 @@ mod tests {
     #[test]
     fn anything_else_is_refused_naming_the_key() {
         for uri in [
-            "https://origin.internal",
             "ftp://origin.internal",
             "origin.internal:9000",
             "/just/a/path",
@@ -167,8 +181,8 @@ mod tests {
             assert!(matches!(error, UpstreamConfigError::Uri(_)), "{uri}");
             assert!(error.to_string().starts_with("proxy.upstream: "), "{uri}");
         }
-        let error = config("https://origin.internal").validate().unwrap_err();
-        assert!(error.to_string().contains("https"), "{error}");
+        let error = config("ftp://origin.internal").validate().unwrap_err();
+        assert!(error.to_string().contains("https://"), "{error}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -29,6 +30,7 @@ use super::{ClientConn, UpstreamConfig, UpstreamConfigError};
 use crate::metrics::{Metrics, UpstreamClass};
 use crate::policy::DenyReason;
 use crate::response::{self, Body, BoxError};
+use crate::tls::{origin_client_config, OriginRoots};
 
 /// How long an idle pooled connection is kept. Shorter than the keep-alive timeout of common
 /// origins (nginx: 75 s), so that vidgate rarely reuses a connection the origin is closing.
@@ -49,16 +51,19 @@ pub struct Upstream {
     inner: Arc<Inner>,
 }
 
+type OriginClient = Client<HttpsConnector<HttpConnector>, Body>;
+
 struct Inner {
-    client: Client<HttpConnector, Body>,
     /// `None` when [`Upstream::new`] was given an origin it cannot use.
     origin: Option<Origin>,
     response_timeout: Duration,
     metrics: Metrics,
 }
 
-/// Where requests go: the parts of the upstream URI every forwarded URI starts with.
+/// Where requests go: the parts of the upstream URI every forwarded URI starts with, and the
+/// pooled client that reaches it.
 struct Origin {
+    client: OriginClient,
     scheme: Scheme,
     authority: Authority,
     /// The `Host` header sent upstream.
@@ -88,23 +93,11 @@ impl Upstream {
 
     /// The forwarding service for `config`, unchecked: the caller has validated it (the server
     /// does, at startup, with [`UpstreamConfig::validate`]). If the origin is not a usable
-    /// `http://host[:port]`, every request answers 502 `upstream_unavailable` and logs why.
+    /// `http(s)://host[:port]`, every request answers 502 `upstream_unavailable` and logs why.
     pub fn new(config: UpstreamConfig, metrics: Metrics) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_keepalive(Some(TCP_KEEPALIVE));
-        // Refuses any URI that is not http://, so an https origin can never be spoken to in
-        // clear text by mistake.
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
         Upstream {
             inner: Arc::new(Inner {
-                client,
-                origin: Origin::of(&config.uri),
+                origin: Origin::of(&config),
                 response_timeout: config.response_timeout,
                 metrics,
             }),
@@ -112,12 +105,65 @@ impl Upstream {
     }
 }
 
+/// The pooled client for `config`'s origin: verified TLS for `https://` (never clear text),
+/// clear text for `http://`; HTTP/2 when `config.http2` asks for it.
+fn client(config: &UpstreamConfig, https: bool) -> Result<OriginClient, rustls::Error> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(config.connect_timeout));
+    connector.set_keepalive(Some(TCP_KEEPALIVE));
+    // The TLS connector wrapping it decides what each scheme gets.
+    connector.enforce_http(false);
+    let roots = match (&config.roots, https) {
+        (Some(roots), true) => roots.clone(),
+        (None, true) => OriginRoots::public(),
+        // Never used: an http origin's connector only lets http:// through.
+        (_, false) => OriginRoots::none(),
+    };
+    if https {
+        tracing::info!(roots = %roots.describe, "https origin: its certificate is verified");
+    }
+    let builder = HttpsConnectorBuilder::new().with_tls_config(origin_client_config(&roots)?);
+    let builder = if https {
+        builder.https_only()
+    } else {
+        builder.https_or_http()
+    };
+    let connector = if https && config.http2 {
+        builder.enable_all_versions().wrap_connector(connector)
+    } else {
+        builder.enable_http1().wrap_connector(connector)
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new());
+    if config.http2 && !https {
+        // h2c with prior knowledge: a cleartext origin cannot negotiate by ALPN.
+        client.http2_only(true);
+    }
+    Ok(client.build(connector))
+}
+
 impl Origin {
-    fn of(uri: &Uri) -> Option<Origin> {
-        let scheme = uri.scheme().filter(|s| **s == Scheme::HTTP)?.clone();
+    fn of(config: &UpstreamConfig) -> Option<Origin> {
+        let uri = &config.uri;
+        let scheme = uri
+            .scheme()
+            .filter(|s| **s == Scheme::HTTP || **s == Scheme::HTTPS)?
+            .clone();
         let authority = uri.authority()?.clone();
         let host = HeaderValue::from_str(authority.as_str()).ok()?;
+        let client = match client(config, scheme == Scheme::HTTPS) {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the TLS client for the origin");
+                return None;
+            }
+        };
         Some(Origin {
+            client,
             scheme,
             authority,
             host,
@@ -192,10 +238,10 @@ impl Inner {
         let method = parts.method.clone();
         let started = Instant::now();
         let outcome = match self.upstream_request(parts) {
-            Ok(parts) => {
+            Ok((parts, origin)) => {
                 let (body, sent) = Tracked::new(body);
-                self.send(Request::from_parts(parts, response::boxed(body)), sent)
-                    .await
+                let request = Request::from_parts(parts, response::boxed(body));
+                self.send(&origin.client, request, sent).await
             }
             Err(why) => Err(Failure::Connect(why.to_owned())),
         };
@@ -216,11 +262,11 @@ impl Inner {
 
     /// The head sent to the origin: same method, path and query; the origin's URI and `Host`;
     /// hop-by-hop headers removed; forwarding headers rebuilt.
-    fn upstream_request(&self, mut parts: Parts) -> Result<Parts, &'static str> {
+    fn upstream_request(&self, mut parts: Parts) -> Result<(Parts, &Origin), &'static str> {
         let origin = self
             .origin
             .as_ref()
-            .ok_or("the configured upstream is not http://host[:port]")?;
+            .ok_or("the configured upstream is not a usable http(s)://host[:port]")?;
         let forwarded = forwarded_for(&parts);
         // Taken as received, byte for byte; `PathAndQuery` is never re-encoded by `http`. A
         // request without one (only `CONNECT`'s authority form, refused above) gets `/`.
@@ -234,18 +280,20 @@ impl Inner {
         uri.authority = Some(origin.authority.clone());
         uri.path_and_query = Some(path_and_query);
         parts.uri = Uri::from_parts(uri).map_err(|_| "no upstream URI for this request target")?;
-        // Whatever the client spoke (HTTP/1.0, HTTP/2), the origin is spoken to in HTTP/1.1.
+        // Whatever the client spoke (HTTP/1.0, HTTP/2), the origin is spoken to in HTTP/1.1,
+        // or in HTTP/2 when the connection to it is (the client switches by itself).
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
         rebuild_forwarded(&mut parts.headers, &forwarded);
         parts.headers.insert(HOST, origin.host.clone());
-        Ok(parts)
+        Ok((parts, origin))
     }
 
     /// Send the request; the response head must come within the response timeout of the
     /// request body's end.
     async fn send(
         &self,
+        client: &OriginClient,
         request: Request<Body>,
         sent: Sent,
     ) -> Result<Response<Incoming>, Failure> {
@@ -256,7 +304,7 @@ impl Inner {
         tokio::select! {
             // An answer and the deadline in the same poll: the answer wins.
             biased;
-            result = self.client.request(request) => result.map_err(|error| {
+            result = client.request(request) => result.map_err(|error| {
                 let chain = error_chain(&error);
                 if error.is_connect() {
                     Failure::Connect(chain)
@@ -351,6 +399,8 @@ mod tests {
                 uri: "http://origin.internal:9000".parse().unwrap(),
                 connect_timeout: Duration::from_secs(1),
                 response_timeout: Duration::from_secs(1),
+                roots: None,
+                http2: false,
             },
             Metrics::new(),
         );
@@ -361,6 +411,7 @@ mod tests {
         upstream()
             .upstream_request(request.into_parts().0)
             .expect("a usable origin")
+            .0
     }
 
     #[tokio::test]
@@ -416,12 +467,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_unusable_origin_has_no_upstream_request() {
-        for uri in ["https://origin.internal", "/path-only"] {
+        for uri in ["ftp://origin.internal", "/path-only"] {
             let upstream = Upstream::new(
                 UpstreamConfig {
                     uri: uri.parse().unwrap(),
                     connect_timeout: Duration::from_secs(1),
                     response_timeout: Duration::from_secs(1),
+                    roots: None,
+                    http2: false,
                 },
                 Metrics::new(),
             );
