@@ -188,6 +188,7 @@ impl Admin {
             store: store.clone(),
             metrics: Metrics::new(),
             auth,
+            max_body: 1 << 20,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

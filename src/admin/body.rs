@@ -16,21 +16,19 @@ use serde_json::{Map, Value};
 use super::error::AdminError;
 use crate::token::TokenError;
 
-/// The largest body the admin API reads (1 MiB); a larger one gets 413 `body_too_large`.
-pub(crate) const MAX_BODY: usize = 1 << 20;
-
-/// The whole body, at most [`MAX_BODY`] bytes.
-pub(crate) async fn read(headers: &HeaderMap, body: Body) -> Result<Bytes, AdminError> {
+/// The whole body, at most `max` bytes (`admin.max_body`); a larger one is 413
+/// `body_too_large`, refused by its `Content-Length` before a byte of it is read.
+pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, AdminError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        return Err(AdminError::BodyTooLarge);
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(AdminError::BodyTooLarge(max));
     }
-    match Limited::new(body, MAX_BODY).collect().await {
+    match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(AdminError::BodyTooLarge),
+        Err(e) if e.is::<LengthLimitError>() => Err(AdminError::BodyTooLarge(max)),
         Err(_) => Err(AdminError::BadRequest("the body could not be read".into())),
     }
 }

@@ -22,7 +22,7 @@ pub(crate) enum AdminError {
     /// 409 `token_exists`: the requested token id is taken.
     TokenExists,
     /// 413 `body_too_large`: a body over [`super::body::MAX_BODY`].
-    BodyTooLarge,
+    BodyTooLarge(usize),
     /// 422 `unprocessable`: a well-formed body describing a token that cannot exist.
     Unprocessable(String),
     /// 503 `store_unavailable`: the store failed; nothing was changed by this request.
@@ -37,7 +37,7 @@ impl AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::TokenExists => StatusCode::CONFLICT,
-            AdminError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -51,7 +51,7 @@ impl AdminError {
             AdminError::NotFound(_) => "not_found",
             AdminError::MethodNotAllowed(_) => "method_not_allowed",
             AdminError::TokenExists => "token_exists",
-            AdminError::BodyTooLarge => "body_too_large",
+            AdminError::BodyTooLarge(_) => "body_too_large",
             AdminError::Unprocessable(_) => "unprocessable",
             AdminError::StoreUnavailable => "store_unavailable",
         }
@@ -68,7 +68,9 @@ impl AdminError {
                 format!("This path only answers {allow}.")
             }
             AdminError::TokenExists => "A token with this id exists already.".into(),
-            AdminError::BodyTooLarge => "The body is larger than 1 MiB.".into(),
+            AdminError::BodyTooLarge(max) => {
+                format!("The body is larger than {max} bytes (admin.max_body).")
+            }
             AdminError::StoreUnavailable => {
                 "The token store is unavailable; nothing was changed.".into()
             }

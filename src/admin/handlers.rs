@@ -67,7 +67,7 @@ async fn create<St: TokenStore>(
     headers: &HeaderMap,
     body: Body,
 ) -> AdminResult {
-    let bytes = body::read(headers, body).await?;
+    let bytes = body::read(headers, body, state.max_body).await?;
     let new = body::parse(headers, &bytes, NewToken::from_json, NewToken::from_value)?;
     let token = state.store.insert_token(new).await?;
     let mut response = json_response(StatusCode::CREATED, &token.to_json(0));
@@ -126,7 +126,7 @@ async fn update<St: TokenStore>(
     headers: &HeaderMap,
     body: Body,
 ) -> AdminResult {
-    let bytes = body::read(headers, body).await?;
+    let bytes = body::read(headers, body, state.max_body).await?;
     let patch = body::parse(
         headers,
         &bytes,

@@ -33,7 +33,7 @@
 //! | 404 | `not_found` | no such token, session or route |
 //! | 405 | `method_not_allowed` | a method the path does not serve (with `Allow`) |
 //! | 409 | `token_exists` | the requested token id is taken |
-//! | 413 | `body_too_large` | a body over 1 MiB |
+//! | 413 | `body_too_large` | a body over `admin.max_body` (default 1 MiB) |
 //! | 422 | `unprocessable` | a well-formed token that cannot exist (an empty volatile one) |
 //! | 503 | `store_unavailable` | the store failed; nothing was changed |
 //!
@@ -53,6 +53,7 @@
 //!     store: Arc::new(MemoryStore::builder().build()),
 //!     metrics: Metrics::new(),
 //!     auth: Some(AdminAuth::new(Some("demo-app".into()), "change-me".into())),
+//!     max_body: 1 << 20,
 //! });
 //! // Served with `axum::serve(listener, app)`; here, one request without a socket.
 //! let response = app
@@ -100,6 +101,8 @@ pub struct AdminState<St> {
     pub metrics: Metrics,
     /// The admin credentials; `None` locks every authenticated route (401).
     pub auth: Option<AdminAuth>,
+    /// The largest request body read, in bytes (`admin.max_body`); larger: 413.
+    pub max_body: usize,
 }
 
 impl<St> fmt::Debug for AdminState<St> {
