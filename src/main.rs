@@ -141,9 +141,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve {
-            config: ConfigPath { config },
+            config: ConfigPath { config: path },
         } => {
-            let config = match Config::load(&config) {
+            let config = match Config::load(&path) {
                 Ok(config) => config,
                 Err(error) => {
                     eprintln!("{error}");
@@ -151,7 +151,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(config.log.format);
-            report(runtime().and_then(|rt| rt.block_on(serve(config))))
+            report(runtime().and_then(|rt| rt.block_on(serve(config, path))))
         }
         Command::Token(command) => token(command),
         Command::Demo {
@@ -291,10 +291,34 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let gateway = Gateway::bind(config).await?;
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(gateway.reloader(), path));
+    #[cfg(not(unix))]
+    let _ = path;
     gateway.run(shutdown_signal()).await?;
     Ok(())
+}
+
+/// On every SIGHUP, reload the configuration file; one that does not load changes nothing
+/// (the reloader logs why and counts it).
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: vidgate::server::Reloader, path: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP: reloading is off");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!(config = %path.display(), "SIGHUP received: reloading the configuration");
+        let (reloader, path) = (reloader.clone(), path.clone());
+        // Reading files and building TLS roots blocks: off the request threads.
+        let _ = tokio::task::spawn_blocking(move || reloader.reload_from(&path)).await;
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -118,6 +118,31 @@ pub struct Metrics {
     sessions: IntGauge,
     sessions_created: IntCounter,
     sweep_removed: IntCounterVec,
+    /// In [`Listener`] order.
+    connections: [IntGauge; 2],
+    /// In [`Listener`] order.
+    connections_refused: [IntCounter; 2],
+    /// `[applied, refused]`.
+    reloads: [IntCounter; 2],
+}
+
+/// The `listener` label of the connection metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The proxy's listener (`proxy.listen`).
+    Proxy,
+    /// The admin API's listener (`admin.listen`).
+    Admin,
+}
+
+impl Listener {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Proxy => "proxy",
+            Listener::Admin => "admin",
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -197,6 +222,30 @@ impl Metrics {
             ),
             &["kind"],
         )?;
+        let connections = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "vidgate_connections",
+                "Client connections open now, by listener.",
+            ),
+            &["listener"],
+        )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "vidgate_connections_refused_total",
+                "Client connections refused because max_connections were open, by listener.",
+            ),
+            &["listener"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "vidgate_config_reloads_total",
+                "Configuration reloads (SIGHUP), by outcome: applied, or refused and the running configuration kept.",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(denials.clone()))?;
         registry.register(Box::new(decision_seconds.clone()))?;
@@ -217,6 +266,11 @@ impl Metrics {
         for kind in ["token", "session"] {
             sweep_removed.with_label_values(&[kind]);
         }
+        let listeners = [Listener::Proxy, Listener::Admin];
+        let connections = listeners.map(|l| connections.with_label_values(&[l.as_str()]));
+        let connections_refused =
+            listeners.map(|l| connections_refused.with_label_values(&[l.as_str()]));
+        let reloads = ["applied", "refused"].map(|outcome| reloads.with_label_values(&[outcome]));
         Ok(Metrics {
             registry,
             requests,
@@ -228,7 +282,30 @@ impl Metrics {
             sessions,
             sessions_created,
             sweep_removed,
+            connections,
+            connections_refused,
+            reloads,
         })
+    }
+
+    /// A client connection opened (`open`) or closed on `listener`.
+    pub fn connection(&self, listener: Listener, open: bool) {
+        let gauge = &self.connections[listener as usize];
+        if open {
+            gauge.inc();
+        } else {
+            gauge.dec();
+        }
+    }
+
+    /// Count a connection refused because `max_connections` were open.
+    pub fn connection_refused(&self, listener: Listener) {
+        self.connections_refused[listener as usize].inc();
+    }
+
+    /// Count a configuration reload, `applied` or refused.
+    pub fn reload(&self, applied: bool) {
+        self.reloads[usize::from(!applied)].inc();
     }
 
     /// Count a judged request.
