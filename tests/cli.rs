@@ -291,15 +291,20 @@ fn an_environment_variable_the_config_names_is_read_by_check_config() {
 }
 
 /// A config that `serve` cannot run must not pass `check-config` (SPEC 5: same message, and a
-/// bad config never starts). `serve` refuses an https upstream at bind time.
+/// bad config never starts): here, an `upstream_ca` whose PEM block is not a certificate.
 #[test]
-fn check_config_refuses_the_https_upstream_that_serve_refuses() {
+fn check_config_refuses_the_upstream_ca_that_serve_refuses() {
+    let ca = TempFile::new(
+        "ca.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n",
+    );
     let file = TempFile::new(
         "https.toml",
         &format!(
             "[proxy]\nlisten = \"127.0.0.1:{}\"\nupstream = \"https://videos.example.com\"\n\
-             [admin]\nlisten = \"127.0.0.1:{}\"\n",
+             upstream_ca = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n",
             free_port(),
+            ca.path(),
             free_port()
         ),
     );
@@ -316,7 +321,7 @@ fn check_config_refuses_the_https_upstream_that_serve_refuses() {
     assert_eq!(stderr(&served), stderr(&checked));
 }
 
-/// The same for a TLS listener, which `serve` refuses at bind time in this build.
+/// The same for a TLS listener whose certificate does not parse.
 #[test]
 fn check_config_refuses_the_tls_listener_that_serve_refuses() {
     let cert = TempFile::new(

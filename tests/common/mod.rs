@@ -5,6 +5,7 @@
 //! Each test binary uses a different part of this, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod static_origin;
 
 use std::convert::Infallible;
@@ -35,7 +36,7 @@ use tokio::task::JoinHandle;
 use vidgate::config::Config;
 use vidgate::metrics::Metrics;
 use vidgate::response::{self, Body};
-use vidgate::server::{Gateway, ServerError};
+use vidgate::server::{Gateway, Reloader, ServerError};
 use vidgate::store::MemoryStore;
 
 /// The admin API's user name (`admin.app_token`), also the only `{app}` the prefixes accept.
@@ -304,11 +305,13 @@ pub struct TestGateway {
     pub store: Arc<MemoryStore>,
     pub metrics: Metrics,
     pub http: Http,
+    /// Applies a new configuration to the running gateway, as SIGHUP does.
+    pub reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<Result<(), ServerError>>>,
 }
 
-type Started = Result<(SocketAddr, SocketAddr, Arc<MemoryStore>, Metrics), ServerError>;
+type Started = Result<(SocketAddr, SocketAddr, Arc<MemoryStore>, Metrics, Reloader), ServerError>;
 
 impl TestGateway {
     /// A gateway in front of `upstream`.
@@ -322,6 +325,11 @@ impl TestGateway {
         config
             .resolve()
             .expect("the test config's files and variables are readable");
+        Self::from_config(config).await
+    }
+
+    /// A gateway running `config`, which must be resolved (as [`Config::load`] does).
+    pub async fn from_config(config: Config) -> TestGateway {
         let (ready_tx, ready_rx) = oneshot::channel::<Started>();
         let (stop, stopped) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel();
@@ -345,6 +353,7 @@ impl TestGateway {
                         gateway.admin_addr(),
                         gateway.store().clone(),
                         gateway.metrics().clone(),
+                        gateway.reloader(),
                     )));
                     // A dropped sender (the test is over) ends the run too.
                     let result = gateway
@@ -356,7 +365,7 @@ impl TestGateway {
                 });
             })
             .expect("a thread for the gateway");
-        let (proxy, admin, store, metrics) = ready_rx
+        let (proxy, admin, store, metrics, reloader) = ready_rx
             .await
             .expect("the gateway thread reports")
             .expect("the gateway binds");
@@ -369,6 +378,7 @@ impl TestGateway {
             store,
             metrics,
             http: Http::new(),
+            reloader,
             stop: Some(stop),
             done: Some(done_rx),
         }
@@ -601,6 +611,8 @@ pub fn assert_error(reply: &Reply, status: u16, reason: &str) {
 /// What curl got.
 #[derive(Debug)]
 pub struct CurlReply {
+    /// The protocol of the status line: `HTTP/1.1`, `HTTP/2`.
+    pub version: String,
     pub status: u16,
     /// Header names in lower case, in order.
     pub headers: Vec<(String, String)>,
@@ -654,8 +666,13 @@ pub fn curl_blocking(args: &[String]) -> CurlReply {
         .last()
         .unwrap_or_else(|| panic!("no response head from curl {args:?}: {text:?}"));
     let mut lines = block.lines();
-    let status = lines
+    let status_line = lines.next().unwrap_or_default();
+    let version = status_line
+        .split_whitespace()
         .next()
+        .unwrap_or_default()
+        .to_owned();
+    let status = Some(status_line)
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {block:?}"));
@@ -664,6 +681,7 @@ pub fn curl_blocking(args: &[String]) -> CurlReply {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     CurlReply {
+        version,
         status,
         headers,
         body: output.stdout,
