@@ -2627,6 +2627,68 @@ format = "json"
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_refuse_values_that_cannot_work() {
+        let p = Config::from_toml_str("").unwrap().proxy;
+        assert_eq!(p.header_read_timeout.get(), Duration::from_secs(10));
+        assert_eq!(p.idle_timeout.get(), Duration::from_secs(60));
+        assert_eq!(
+            (p.max_header_bytes, p.max_headers, p.max_connections),
+            (65536, 100, 10_000)
+        );
+        assert!(!p.upstream_http2);
+        assert_eq!(p.upstream_ca, None);
+        let p = Config::from_toml_str(
+            "[proxy]\nheader_read_timeout = \"2s\"\nidle_timeout = \"5m\"\nmax_header_bytes = 8192\n\
+             max_headers = 50\nmax_connections = 3\nupstream_http2 = true\n",
+        )
+        .unwrap()
+        .proxy;
+        assert_eq!(p.header_read_timeout.get(), Duration::from_secs(2));
+        assert_eq!(p.idle_timeout.get(), Duration::from_secs(300));
+        assert_eq!(
+            (p.max_header_bytes, p.max_headers, p.max_connections),
+            (8192, 50, 3)
+        );
+        assert!(p.upstream_http2);
+        for (line, key, message) in [
+            (
+                "max_header_bytes = 512",
+                "proxy.max_header_bytes",
+                "512 is not between 1024 and 1048576",
+            ),
+            (
+                "max_headers = 0",
+                "proxy.max_headers",
+                "0 is not between 8 and 1000",
+            ),
+            (
+                "max_connections = 0",
+                "proxy.max_connections",
+                "0 is not between 1 and 1048576",
+            ),
+            (
+                "header_read_timeout = \"0s\"",
+                "proxy.header_read_timeout",
+                "must be more than zero",
+            ),
+            (
+                "idle_timeout = \"0ms\"",
+                "proxy.idle_timeout",
+                "must be more than zero",
+            ),
+            (
+                "upstream_ca = \"ca.pem\"",
+                "proxy.upstream_ca",
+                "is set, but proxy.upstream is not an https:// origin",
+            ),
+        ] {
+            let e = Config::from_toml_str(&format!("[proxy]\n{line}\n")).expect_err(line);
+            assert_eq!((e.key(), e.line()), (Some(key), Some(2)), "{e}");
+            assert_eq!(e.message(), message, "{line}");
+        }
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error_naming_it() {
         let path = Path::new("/surely/not/here/vidgate.toml");
         let e = Config::load(path).expect_err("missing file");

@@ -22,6 +22,9 @@
 //!   [`clock::Clock`].
 //! - [`config`]: the TOML configuration: serde structs with defaults in one place, validation
 //!   naming the key and line.
+//! - [`server`]: the listeners: TLS, connection limits and timeouts, reload, drain.
+//! - [`tls`]: the listener's certificate (swappable on reload) and the roots `https://` origins
+//!   are verified against.
 
 pub mod admin;
 pub mod client_token;

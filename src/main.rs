@@ -292,9 +292,13 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(config: Config, path: PathBuf) -> anyhow::Result<()> {
+    // Listening for SIGHUP before anything else: its default action would end the process.
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
     let gateway = Gateway::bind(config).await?;
     #[cfg(unix)]
-    tokio::spawn(reload_on_sighup(gateway.reloader(), path));
+    tokio::spawn(reload_on_sighup(hangups, gateway.reloader(), path));
     #[cfg(not(unix))]
     let _ = path;
     gateway.run(shutdown_signal()).await?;
@@ -304,15 +308,11 @@ async fn serve(config: Config, path: PathBuf) -> anyhow::Result<()> {
 /// On every SIGHUP, reload the configuration file; one that does not load changes nothing
 /// (the reloader logs why and counts it).
 #[cfg(unix)]
-async fn reload_on_sighup(reloader: vidgate::server::Reloader, path: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGHUP: reloading is off");
-            return;
-        }
-    };
+async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    reloader: vidgate::server::Reloader,
+    path: PathBuf,
+) {
     while hangups.recv().await.is_some() {
         tracing::info!(config = %path.display(), "SIGHUP received: reloading the configuration");
         let (reloader, path) = (reloader.clone(), path.clone());

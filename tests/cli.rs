@@ -87,6 +87,11 @@ impl Running {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill -TERM {}", self.pid());
+        self.terminate_wait(bound)
+    }
+
+    /// Wait at most `bound` for the exit of a process already sent SIGTERM.
+    fn terminate_wait(&mut self, bound: Duration) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -745,4 +750,218 @@ fn a_minted_token_passes_the_running_gateway() {
     assert_eq!(other.json()["error"], "grant_missing");
     let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
     assert_eq!(status.code(), Some(0), "{status}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGHUP reload, SIGTERM drain
+// ---------------------------------------------------------------------------------------------
+
+/// `kill -<signal> <pid>`.
+fn signal(child: &Running, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &child.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill {signal} {}", child.pid());
+}
+
+/// Poll the admin API's metrics until `series` reaches `value` (10 s at most).
+fn wait_for_metric(child: &mut Running, admin: SocketAddr, series: &str, value: f64) {
+    let started = Instant::now();
+    loop {
+        let text = curl(&[&format!("http://{admin}/metrics")]).text();
+        if common::metric(&text, series) >= value {
+            return;
+        }
+        child.assert_alive();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{series} did not reach {value} within 10 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `vidgate serve --config <config>`, logging to `log` (stdout) and `log.err` (stderr).
+fn serve(config: &TempFile, log: &TempFile) -> Running {
+    Running {
+        child: Command::new(BIN)
+            .args(["serve", "--config", config.path()])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log.0).unwrap())
+            .stderr(std::fs::File::create(log.0.with_extension("err")).unwrap())
+            .spawn()
+            .expect("vidgate serve starts"),
+        name: "vidgate serve",
+    }
+}
+
+/// Both log files of [`serve`], then removes the `.err` one.
+fn logs_of(log: &TempFile) -> String {
+    let text = std::fs::read_to_string(&log.0).unwrap()
+        + &std::fs::read_to_string(log.0.with_extension("err")).unwrap();
+    let _ = std::fs::remove_file(log.0.with_extension("err"));
+    text
+}
+
+#[test]
+fn sighup_swaps_the_jwt_keys_and_a_broken_config_changes_nothing() {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let base = format!(
+        "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+         [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n\n",
+        SHUTDOWN_TIMEOUT.as_secs()
+    );
+    let key = |kid: &str| {
+        format!("[[client_tokens.jwt_keys]]\nkid = \"{kid}\"\nalg = \"HS256\"\nsecret = \"{kid}-secret\"\n")
+    };
+    // Each token minted from a file that holds only its key.
+    let grants = r#"{"read": {"resources": ["welcome"]}}"#;
+    let old_keys = TempFile::new("reload-old-key.toml", &key("old"));
+    let new_keys = TempFile::new("reload-new-key.toml", &key("new"));
+    let old_token = mint(old_keys.path(), &["--kid", "old", "--grants", grants]);
+    let new_token = mint(new_keys.path(), &["--kid", "new", "--grants", grants]);
+    let file = TempFile::new("reload.toml", &format!("{base}{}", key("old")));
+    let log = TempFile::new("reload.log", "");
+    let mut child = serve(&file, &log);
+    wait_healthy(&mut child, admin);
+    let url = format!("http://{proxy}/v1/videos/welcome");
+    let answer = |token: &str| {
+        let reply = curl(&["-H", &format!("authorization: Bearer {token}"), &url]);
+        match reply.status {
+            200 => "allowed".to_owned(),
+            _ => reply.json()["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    };
+    assert_eq!(answer(&old_token), "allowed");
+    assert_eq!(answer(&new_token), "invalid_token");
+
+    // The old key replaced by the new one.
+    std::fs::write(&file.0, format!("{base}{}", key("new"))).unwrap();
+    signal(&child, "-HUP");
+    let applied = r#"vidgate_config_reloads_total{outcome="applied"}"#;
+    wait_for_metric(&mut child, admin, applied, 1.0);
+    assert_eq!(answer(&new_token), "allowed");
+    assert_eq!(answer(&old_token), "invalid_token");
+
+    // A config that does not load: refused, logged, and the running one stays.
+    let broken = base.replace("[proxy]\n", "[proxy]\nconnect_timeout = \"5 parsecs\"\n");
+    std::fs::write(&file.0, format!("{broken}{}", key("old"))).unwrap();
+    signal(&child, "-HUP");
+    let refused = r#"vidgate_config_reloads_total{outcome="refused"}"#;
+    wait_for_metric(&mut child, admin, refused, 1.0);
+    assert_eq!(answer(&new_token), "allowed");
+    assert_eq!(answer(&old_token), "invalid_token");
+    let metrics = curl(&[&format!("http://{admin}/metrics")]).text();
+    assert_eq!(common::metric(&metrics, applied), 1.0);
+
+    let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "{status}");
+    let logs = logs_of(&log);
+    assert!(logs.contains("SIGHUP received"), "{logs}");
+    assert!(logs.contains("configuration reloaded"), "{logs}");
+    assert!(
+        logs.contains("configuration reload refused") && logs.contains("proxy.connect_timeout"),
+        "the refusal names the key at fault:\n{logs}"
+    );
+    for token in [&old_token, &new_token] {
+        assert!(
+            !logs.contains(token.as_str()),
+            "a token is in the logs:\n{logs}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_lets_a_slow_download_finish_and_refuses_new_connections() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let origin = runtime.block_on(common::Origin::start());
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let file = TempFile::new(
+        "drain.toml",
+        &format!(
+            "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://{}\"\nshutdown_timeout = \"20s\"\n\n\
+             [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n",
+            origin.addr
+        ),
+    );
+    let log = TempFile::new("drain.log", "");
+    let mut child = serve(&file, &log);
+    wait_healthy(&mut child, admin);
+    let created = curl(&[
+        "-u",
+        "cli-app:cli-secret",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"grants": {"read": "all"}}"#,
+        &format!("http://{admin}/v1/authtokens"),
+    ]);
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+
+    // A download the origin holds after its first chunk, until released.
+    let out = TempFile::new("drain.out", "");
+    let mut download = Command::new("curl")
+        .args([
+            "-sS",
+            "--no-buffer",
+            "--fail",
+            "--max-time",
+            "30",
+            "-o",
+            out.path(),
+        ])
+        .arg(format!(
+            "http://{proxy}/v1/videos/v1/drip?server_auth={token}"
+        ))
+        .spawn()
+        .expect("curl starts");
+    let started = Instant::now();
+    while std::fs::metadata(&out.0).map_or(0, |m| m.len()) < common::DRIP_CHUNK as u64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the first chunk never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    signal(&child, "-TERM");
+    // New connections are refused from then on ...
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect_timeout(&proxy, Duration::from_millis(500)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still accepting after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ... while the download in flight keeps the gateway running ...
+    std::thread::sleep(Duration::from_millis(200));
+    child.assert_alive();
+    // ... to its last byte.
+    origin.release_drip();
+    let finished = download.wait().unwrap();
+    assert!(finished.success(), "the download failed: {finished}");
+    let body = std::fs::read(&out.0).unwrap();
+    assert_eq!(
+        body,
+        common::pattern(0, common::DRIP_CHUNKS * common::DRIP_CHUNK)
+    );
+    let status = child.terminate_wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status}");
+    let logs = logs_of(&log);
+    assert!(
+        logs.contains("drained: every connection finished"),
+        "{logs}"
+    );
 }

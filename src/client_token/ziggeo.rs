@@ -200,7 +200,7 @@ impl ZiggeoFormat {
     /// Decrypt and parse, doing the same work whether or not the padding is valid.
     fn open(&self, value: &str) -> Result<Options, Problem> {
         let text = value.as_bytes();
-        if text.len() < IV_HEX + 2 * BLOCK || (text.len() - IV_HEX) % (2 * BLOCK) != 0 {
+        if text.len() < IV_HEX + 2 * BLOCK || !(text.len() - IV_HEX).is_multiple_of(2 * BLOCK) {
             return Err(Problem::Length);
         }
         let (iv, hex_ciphertext) = text.split_at(IV_HEX);
@@ -278,7 +278,7 @@ fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
         }
         table
     };
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 2);

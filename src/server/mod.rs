@@ -419,19 +419,26 @@ impl Reloader {
     /// counted in `vidgate_config_reloads_total`. On success, returns the keys whose change
     /// needs a restart (see [`Reloader::apply`]).
     pub fn reload_from(&self, path: &Path) -> Result<Vec<&'static str>, ServerError> {
-        let result = Config::load(path)
-            .map_err(ServerError::from)
-            .and_then(|config| self.apply(config));
-        if let Err(error) = &result {
-            self.shared.metrics.reload(false);
-            tracing::error!(%error, "configuration reload refused: the running configuration is kept");
+        match Config::load(path) {
+            Ok(config) => self.apply(config),
+            Err(error) => Err(self.refused(error.into())),
         }
-        result
     }
 
-    /// Apply `config`, which must be resolved (as [`Config::load`] does). On success, returns
-    /// the keys whose change needs a restart (and were left as they were).
+    /// Apply `config`, which must be resolved (as [`Config::load`] does); or, when it cannot
+    /// be built, keep the running one. Either way it is logged and counted. On success,
+    /// returns the keys whose change needs a restart (and were left as they were).
     pub fn apply(&self, config: Config) -> Result<Vec<&'static str>, ServerError> {
+        self.try_apply(config).map_err(|error| self.refused(error))
+    }
+
+    fn refused(&self, error: ServerError) -> ServerError {
+        self.shared.metrics.reload(false);
+        tracing::error!(%error, "configuration reload refused: the running configuration is kept");
+        error
+    }
+
+    fn try_apply(&self, config: Config) -> Result<Vec<&'static str>, ServerError> {
         let shared = &self.shared;
         let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
         let built = Shared::build(
@@ -498,5 +505,30 @@ async fn refresh_gauges<St: TokenStore>(store: Arc<St>, metrics: Metrics) {
             Ok(stats) => metrics.store_stats(&stats),
             Err(error) => tracing::warn!(%error, "cannot read store counts for the gauges"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_names_the_changes_that_need_a_restart_and_only_those() {
+        let old = Config::from_toml_str("[proxy]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+        let same_but_reloadable = Config::from_toml_str(
+            "[proxy]\nlisten = \"127.0.0.1:8080\"\nresponse_timeout = \"5s\"\nidle_timeout = \"9s\"\n\
+             [client_tokens]\nleeway = \"1s\"\n",
+        )
+        .unwrap();
+        assert!(restart_only_changes(&old, &same_but_reloadable).is_empty());
+        let moved = Config::from_toml_str(
+            "[proxy]\nlisten = \"127.0.0.1:8081\"\nmax_connections = 5\n\
+             [store]\nsweep_interval = \"2s\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            restart_only_changes(&old, &moved),
+            ["proxy.listen", "proxy.max_connections", "store", "log"]
+        );
     }
 }
