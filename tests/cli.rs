@@ -181,11 +181,14 @@ fn version_is_the_crate_version() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn the_shipped_config_checks_out() {
-    let output = vidgate(&["check-config", "--config", "config/vidgate.toml"]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "config/vidgate.toml: ok\n");
-    assert_eq!(stderr(&output), "");
+fn the_shipped_configs_check_out() {
+    // The documented one, and the one the Docker image bakes in.
+    for file in ["config/vidgate.toml", "docker/vidgate.toml"] {
+        let output = vidgate(&["check-config", "--config", file]);
+        assert_eq!(output.status.code(), Some(0), "{file}: {}", stderr(&output));
+        assert_eq!(stdout(&output), format!("{file}: ok\n"));
+        assert_eq!(stderr(&output), "");
+    }
 }
 
 /// `check-config` exits 2 with `message`; `serve` on the same file exits non-zero with the same
