@@ -97,6 +97,8 @@ struct Shared {
 
 /// Everything a configuration builds that a reload can replace.
 struct Built {
+    /// The origin requests go to.
+    upstream: Uri,
     proxy: ProxyService,
     admin: Router,
     limits: Limits,
@@ -104,6 +106,12 @@ struct Built {
 }
 
 impl Shared {
+    /// The configuration in effect. A panic while it was held cannot leave it half-written
+    /// (it is replaced whole), so a poisoned lock is still a good one.
+    fn running(&self) -> std::sync::MutexGuard<'_, Config> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Build every reloadable part of `config`, or say why it cannot be served.
     fn build(
         config: &Config,
@@ -129,7 +137,7 @@ impl Shared {
         };
         let forward = Upstream::try_new(
             UpstreamConfig {
-                uri,
+                uri: uri.clone(),
                 connect_timeout: config.proxy.connect_timeout.get(),
                 response_timeout: config.proxy.response_timeout.get(),
                 roots,
@@ -163,6 +171,7 @@ impl Shared {
             max_body: config.admin.max_body,
         });
         Ok(Built {
+            upstream: uri,
             proxy: tower::Layer::layer(&vidgate, forward),
             admin,
             limits: Limits::of(&config.proxy),
@@ -239,11 +248,6 @@ impl Gateway {
         };
         let proxy_listener = bind(config.proxy.listen, "proxy.listen").await?;
         let admin_listener = bind(config.admin.listen, "admin.listen").await?;
-        let upstream = match (&config.proxy.upstream, &demo_upstream) {
-            (Some(url), _) => url.uri().clone(),
-            (None, Some(demo)) => demo.clone(),
-            (None, None) => Uri::default(),
-        };
         // Validated to be at most 2^20.
         let max_connections = u32::try_from(config.proxy.max_connections).unwrap_or(u32::MAX);
         Ok(Gateway {
@@ -261,7 +265,7 @@ impl Gateway {
             admin_listener,
             tls,
             max_connections,
-            upstream,
+            upstream: built.upstream,
             demo: None,
         })
     }
@@ -281,13 +285,7 @@ impl Gateway {
     }
 
     fn running<T>(&self, read: impl FnOnce(&Config) -> T) -> T {
-        read(
-            &self
-                .shared
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        )
+        read(&self.shared.running())
     }
 
     /// The origin requests are forwarded to (at start-up).
@@ -360,11 +358,7 @@ impl Gateway {
         let admin = tokio::spawn(admin.run(stop_rx));
 
         shutdown.await;
-        let shutdown_timeout = shared
-            .running
-            .lock()
-            .map(|c| c.proxy.shutdown_timeout.get())
-            .unwrap_or_else(|e| e.into_inner().proxy.shutdown_timeout.get());
+        let shutdown_timeout = shared.running().proxy.shutdown_timeout.get();
         tracing::info!(
             timeout = ?shutdown_timeout,
             "shutting down: no new connections; draining requests and streams in flight"
@@ -440,7 +434,7 @@ impl Reloader {
 
     fn try_apply(&self, config: Config) -> Result<Vec<&'static str>, ServerError> {
         let shared = &self.shared;
-        let mut running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = shared.running();
         let built = Shared::build(
             &config,
             &shared.store,
