@@ -296,9 +296,9 @@ private_key = "{PRIVATE_KEY}"
 /// The whole gateway ([`Gateway::bind`] + [`Gateway::run`]) with a oneshot-channel shutdown.
 ///
 /// It runs on a thread of its own, on its own Tokio runtime, as the binary runs it with
-/// `block_on`: `Gateway::run`'s future is not `Send` (see the test
-/// `gateway_run_is_a_send_future_that_tokio_spawn_accepts`), so `tokio::spawn` refuses it.
-/// Dropping a `TestGateway` shuts its gateway down.
+/// `block_on`, so that a test blocking its own runtime (a blocking `curl`, say) does not stall
+/// the gateway. (`Gateway::run` is `Send`: `tests/limits.rs` spawns it on the test's runtime
+/// to share its paused clock.) Dropping a `TestGateway` shuts its gateway down.
 pub struct TestGateway {
     pub proxy: SocketAddr,
     pub admin: SocketAddr,
