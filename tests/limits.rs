@@ -333,3 +333,38 @@ async fn an_admin_body_over_max_body_gets_413_naming_the_limit() {
     let message = refused.json()["message"].as_str().unwrap().to_owned();
     assert!(message.contains("1000 bytes"), "{message}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tls_handshake_not_done_within_the_header_timeout_is_closed() {
+    let origin = Origin::start().await;
+    let dir = common::pki::TempDir::new("limits-tls");
+    let leaf = common::pki::Ca::new("limits CA").leaf();
+    dir.write("server.pem", &leaf.cert_pem);
+    dir.write("server.key", &leaf.key_pem);
+    let tls = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\nheader_read_timeout = \"5s\"",
+        dir.file("server.pem"),
+        dir.file("server.key")
+    );
+    let gw = gateway(&origin, &tls, "").await;
+    // The first bytes of a TLS record holding a ClientHello, and then nothing.
+    let mut conn = TcpStream::connect(gw.proxy).await.unwrap();
+    conn.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let closed = closed_after(&mut conn).await;
+    assert!(
+        closed >= Duration::from_secs(5) && closed < Duration::from_secs(6),
+        "closed after {closed:?}, with header_read_timeout = 5s"
+    );
+    // A client that connects and says nothing at all is held no longer.
+    let mut silent = TcpStream::connect(gw.proxy).await.unwrap();
+    let closed = closed_after(&mut silent).await;
+    assert!(
+        closed >= Duration::from_secs(5) && closed < Duration::from_secs(6),
+        "closed after {closed:?}"
+    );
+    let text = gw.metrics.render();
+    assert_eq!(
+        metric(&text, r#"vidgate_connections{listener="proxy"}"#),
+        0.0
+    );
+}
