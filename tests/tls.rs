@@ -2,7 +2,8 @@
 //!
 //! - the listener: curl gets HTTP/2 by ALPN and HTTP/1.1 on the same port, session cookies
 //!   are `Secure` and `__Host-` prefixed, the origin hears `X-Forwarded-Proto: https`, and a
-//!   reload swaps the certificate for new handshakes;
+//!   reload swaps the certificate for new handshakes; an HTTP/2 download in flight finishes
+//!   through the drain;
 //! - `https://` origins: verified against `proxy.upstream_ca` (a wrong CA, or the public
 //!   roots, refuse a private certificate with 502), spoken to in HTTP/1.1, or HTTP/2 by ALPN
 //!   with `proxy.upstream_http2`.
@@ -12,6 +13,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::pki::{Ca, TempDir};
 use common::{assert_error, curl, gateway_toml, Origin, TestGateway};
@@ -319,4 +321,68 @@ async fn an_origin_certificate_from_an_untrusted_ca_is_refused_with_502() {
             "{extra}: nothing reached it"
         );
     }
+}
+
+#[tokio::test]
+async fn an_http2_download_in_flight_finishes_through_the_drain() {
+    let origin = Origin::start().await;
+    let dir = TempDir::new("tls-drain");
+    let ca = Ca::new("drain CA");
+    let mut gateway = tls_gateway(&dir, &ca, origin.addr).await;
+    let token = gateway
+        .create_token(json!({"grants": {"read": "all"}}))
+        .await;
+    let out = dir.file("download");
+    let mut download = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "--no-buffer",
+            "--fail",
+            "--max-time",
+            "30",
+        ])
+        .args(["--cacert", &dir.file("ca.pem"), "-o", &out])
+        .arg(https(
+            &gateway,
+            &format!("/v1/videos/v1/drip?server_auth={token}"),
+        ))
+        .spawn()
+        .unwrap();
+    let first_chunk = async {
+        while std::fs::metadata(&out).map_or(0, |m| m.len()) < common::DRIP_CHUNK as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), first_chunk)
+        .await
+        .expect("the first chunk arrives");
+
+    gateway.signal_shutdown();
+    let refused = async {
+        loop {
+            match tokio::net::TcpStream::connect(gateway.proxy).await {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("new connections are refused once the drain begins");
+    origin.release_drip();
+    let finished = download.wait().await.unwrap();
+    assert!(
+        finished.success(),
+        "the HTTP/2 download was cut: {finished}"
+    );
+    let body = std::fs::read(&out).unwrap();
+    assert_eq!(
+        body,
+        common::pattern(0, common::DRIP_CHUNKS * common::DRIP_CHUNK)
+    );
+    gateway
+        .finished(Duration::from_secs(5))
+        .await
+        .expect("run returns once drained");
 }
