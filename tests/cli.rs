@@ -135,6 +135,31 @@ fn wait_healthy(child: &mut Running, admin: SocketAddr) {
     }
 }
 
+/// `vidgate serve --config <config>`, logging to `log` (stdout) and `log.err` (stderr).
+fn serve(config: &TempFile, log: &TempFile) -> Running {
+    Running {
+        child: Command::new(BIN)
+            .args(["serve", "--config", config.path()])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("VIDGATE_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log.0).unwrap())
+            .stderr(std::fs::File::create(log.0.with_extension("err")).unwrap())
+            .spawn()
+            .expect("vidgate serve starts"),
+        name: "vidgate serve",
+    }
+}
+
+/// Both log files of [`serve`], then removes the `.err` one.
+fn logs_of(log: &TempFile) -> String {
+    let text = std::fs::read_to_string(&log.0).unwrap()
+        + &std::fs::read_to_string(log.0.with_extension("err")).unwrap();
+    let _ = std::fs::remove_file(log.0.with_extension("err"));
+    text
+}
+
 fn curl(args: &[&str]) -> common::CurlReply {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     curl_blocking(&args)
@@ -382,17 +407,7 @@ fn serve_answers_until_sigterm_then_exits_0() {
         ),
     );
     let log = TempFile::new("serve.log", "");
-    let mut child = Running {
-        child: Command::new(BIN)
-            .args(["serve", "--config", file.path()])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log.0).unwrap())
-            .stderr(std::fs::File::create(log.0.with_extension("err")).unwrap())
-            .spawn()
-            .expect("vidgate serve starts"),
-        name: "vidgate serve",
-    };
+    let mut child = serve(&file, &log);
     wait_healthy(&mut child, admin);
     assert_eq!(status_of(admin, "/readyz"), Some(200));
     // The admin API is not on the proxy's listener.
@@ -444,9 +459,7 @@ fn serve_answers_until_sigterm_then_exits_0() {
     );
 
     // SPEC 4: no log line holds a token.
-    let logs = std::fs::read_to_string(&log.0).unwrap()
-        + &std::fs::read_to_string(log.0.with_extension("err")).unwrap();
-    let _ = std::fs::remove_file(log.0.with_extension("err"));
+    let logs = logs_of(&log);
     assert!(
         logs.contains("SIGTERM"),
         "the logs say why it stopped:\n{logs}"
@@ -729,17 +742,8 @@ fn a_minted_token_passes_the_running_gateway() {
             r#"{"read": {"resources": ["welcome"]}}"#,
         ],
     );
-    let mut child = Running {
-        child: Command::new(BIN)
-            .args(["serve", "--config", file.path()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("vidgate serve starts"),
-        name: "vidgate serve",
-    };
+    let log = TempFile::new("serve-jwt.log", "");
+    let mut child = serve(&file, &log);
     wait_healthy(&mut child, admin);
     let bearer = format!("authorization: Bearer {token}");
     let allowed = curl(&["-H", &bearer, &format!("http://{proxy}/v1/videos/welcome")]);
@@ -753,6 +757,9 @@ fn a_minted_token_passes_the_running_gateway() {
     assert_eq!(other.json()["error"], "grant_missing");
     let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
     assert_eq!(status.code(), Some(0), "{status}");
+    // SPEC 4: the JWT is in no log line either.
+    let logs = logs_of(&log);
+    assert!(!logs.contains(&token), "the token is in the logs:\n{logs}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -783,29 +790,6 @@ fn wait_for_metric(child: &mut Running, admin: SocketAddr, series: &str, value: 
         );
         std::thread::sleep(Duration::from_millis(25));
     }
-}
-
-/// `vidgate serve --config <config>`, logging to `log` (stdout) and `log.err` (stderr).
-fn serve(config: &TempFile, log: &TempFile) -> Running {
-    Running {
-        child: Command::new(BIN)
-            .args(["serve", "--config", config.path()])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log.0).unwrap())
-            .stderr(std::fs::File::create(log.0.with_extension("err")).unwrap())
-            .spawn()
-            .expect("vidgate serve starts"),
-        name: "vidgate serve",
-    }
-}
-
-/// Both log files of [`serve`], then removes the `.err` one.
-fn logs_of(log: &TempFile) -> String {
-    let text = std::fs::read_to_string(&log.0).unwrap()
-        + &std::fs::read_to_string(log.0.with_extension("err")).unwrap();
-    let _ = std::fs::remove_file(log.0.with_extension("err"));
-    text
 }
 
 #[test]
