@@ -334,26 +334,23 @@ impl Metrics {
         self.sessions_created.inc();
     }
 
-    /// Set the store gauges and bring the sweep counters up to the store's totals.
+    /// Set the store gauges.
     pub fn store_stats(&self, stats: &crate::store::StoreStats) {
         self.tokens
             .set(i64::try_from(stats.tokens).unwrap_or(i64::MAX));
         self.sessions
             .set(i64::try_from(stats.sessions).unwrap_or(i64::MAX));
-        for (kind, total) in [
-            (SweepKind::Token, stats.swept_tokens),
-            (SweepKind::Session, stats.swept_sessions),
-        ] {
-            let counter = self.sweep_removed.with_label_values(&[match kind {
-                SweepKind::Token => "token",
-                SweepKind::Session => "session",
-            }]);
-            // The store keeps running totals; the counter only ever moves forward.
-            let seen = counter.get();
-            if total > seen {
-                counter.inc_by(total - seen);
-            }
-        }
+    }
+
+    /// Count what an expiry sweep removed.
+    pub fn swept(&self, kind: SweepKind, removed: u64) {
+        let label = match kind {
+            SweepKind::Token => "token",
+            SweepKind::Session => "session",
+        };
+        self.sweep_removed
+            .with_label_values(&[label])
+            .inc_by(removed);
     }
 
     /// The registry, to add process metrics or scrape it.
@@ -465,13 +462,13 @@ mod tests {
         let mut stats = crate::store::StoreStats {
             tokens: 3,
             sessions: 7,
-            swept_tokens: 2,
-            swept_sessions: 5,
         };
         m.store_stats(&stats);
-        stats.swept_sessions = 9;
+        m.swept(SweepKind::Token, 2);
+        m.swept(SweepKind::Session, 5);
         stats.tokens = 1;
         m.store_stats(&stats);
+        m.swept(SweepKind::Session, 4);
         let text = m.render();
         assert_eq!(value(&text, "vidgate_tokens"), Some(1.0));
         assert_eq!(value(&text, "vidgate_sessions"), Some(7.0));

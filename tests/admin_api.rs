@@ -20,7 +20,7 @@ use vidgate::metrics::Metrics;
 use vidgate::session::{OwnerKey, Session, SessionId};
 use vidgate::store::{
     Cascade, MemoryStore, SessionCreation, SessionTerms, StoreError, StoreStats, StoredToken,
-    TokenStore, Updated,
+    TokenStore, TokenWrite, Updated, Version, Written,
 };
 use vidgate::token::{AuthToken, NewToken, TokenId, TokenPatch};
 
@@ -105,6 +105,27 @@ impl TokenStore for SwitchableStore {
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.check()?;
         self.inner.stats().await
+    }
+    async fn write_token(
+        &self,
+        id: &str,
+        version: Version,
+        write: TokenWrite,
+    ) -> Result<Written, StoreError> {
+        self.check()?;
+        self.inner.write_token(id, version, write).await
+    }
+    async fn tokens_naming(&self, video: &str) -> Result<Vec<TokenId>, StoreError> {
+        self.check()?;
+        self.inner.tokens_naming(video).await
+    }
+    async fn disown(&self, video: &str) -> Result<usize, StoreError> {
+        self.check()?;
+        self.inner.disown(video).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.ping().await
     }
 }
 

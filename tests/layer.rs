@@ -15,9 +15,9 @@ use vidgate::metrics::Metrics;
 use vidgate::session::{OwnerKey, Session, SessionId};
 use vidgate::store::{
     Cascade, MemoryStore, SessionCreation, SessionTerms, StoreError, StoreStats, StoredToken,
-    TokenStore, Updated,
+    TokenStore, TokenWrite, Updated, Version, Written,
 };
-use vidgate::token::{AuthToken, NewToken, TokenPatch};
+use vidgate::token::{AuthToken, NewToken, TokenId, TokenPatch};
 
 #[allow(dead_code)]
 #[path = "../examples/axum_app.rs"]
@@ -776,6 +776,18 @@ impl TokenStore for DownStore {
         Err(StoreError::Unavailable("down".into()))
     }
     async fn stats(&self) -> Result<StoreStats, StoreError> {
+        Err(StoreError::Unavailable("down".into()))
+    }
+    async fn write_token(&self, _: &str, _: Version, _: TokenWrite) -> Result<Written, StoreError> {
+        Err(StoreError::Unavailable("down".into()))
+    }
+    async fn tokens_naming(&self, _: &str) -> Result<Vec<TokenId>, StoreError> {
+        Err(StoreError::Unavailable("down".into()))
+    }
+    async fn disown(&self, _: &str) -> Result<usize, StoreError> {
+        Err(StoreError::Unavailable("down".into()))
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("down".into()))
     }
 }

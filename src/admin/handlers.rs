@@ -241,7 +241,7 @@ pub(crate) async fn healthz() -> Response {
 
 /// `GET /readyz`: the store answers.
 pub(crate) async fn readyz<St: TokenStore>(State(state): Shared<St>) -> Response {
-    match state.store.stats().await {
+    match state.store.ping().await {
         Ok(_) => json_response(StatusCode::OK, &json!({"status": "ready"})),
         Err(e) => AdminError::from(e).into_response(),
     }

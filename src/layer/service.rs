@@ -1,6 +1,6 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, LOCATION, SET_COOKIE};
@@ -20,7 +20,9 @@ use crate::policy::{self, Credential, Decision, DenyReason, PresentedSession, Se
 use crate::response::{self, boxed, Body, BoxError};
 use crate::route::{Route, RouteError, Routes};
 use crate::session::{OwnerKey, Session, SessionId};
-use crate::store::{SessionCreation, SessionTerms, StoredToken, TokenStore};
+use crate::store::{
+    destroy_video_retrying, SessionCreation, SessionTerms, StoredToken, TokenStore, Version,
+};
 use crate::token::{Action, AuthToken, TokenId};
 
 /// Everything the checks need, shared by every clone of the service.
@@ -276,7 +278,7 @@ where
     }
     if success && allowed.action == Action::Destroy && allowed.whole_video {
         if let Some(video) = &allowed.video {
-            gate.cascade(video.clone()).await;
+            destroy_video_retrying(&gate.store, video.clone()).await;
         }
     }
     if let Some((session, cookie_name)) = &allowed.created {
@@ -338,9 +340,11 @@ impl<St: TokenStore> Gate<St> {
                         tracing::debug!(why = refused.code(), "client token refused");
                         refusal(DenyReason::InvalidToken)
                     })?;
+                // Never stored: its counter and version belong to no store.
                 let stored = StoredToken {
                     token: Arc::new(verified.token),
                     sessions_created: 0,
+                    version: Version::new(0),
                 };
                 Ok((stored, verified.owner))
             }
@@ -571,31 +575,6 @@ impl<St: TokenStore> Gate<St> {
             }
         }
         Response::from_parts(parts, body)
-    }
-
-    /// SPEC 2.5: after a successful destroy, the cascade; retried in the background if the
-    /// store fails, since the origin has already deleted the video.
-    async fn cascade(&self, video: String) {
-        if self.store.destroy_video(&video).await.is_ok() {
-            return;
-        }
-        tracing::warn!("destroy cascade failed; retrying in the background");
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(100);
-            for attempt in 1..=8 {
-                tokio::time::sleep(delay).await;
-                match store.destroy_video(&video).await {
-                    Ok(_) => {
-                        tracing::info!(attempt, "destroy cascade succeeded on retry");
-                        return;
-                    }
-                    Err(error) => tracing::warn!(attempt, %error, "destroy cascade retry failed"),
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            tracing::error!("destroy cascade gave up; tokens may still name a deleted video");
-        });
     }
 }
 

@@ -29,7 +29,7 @@ use crate::admin::{self, AdminAuth, AdminState};
 use crate::config::{Config, ConfigError};
 use crate::demo::DemoOrigin;
 use crate::layer::{Vidgate, VidgateLayer};
-use crate::metrics::{Listener, Metrics};
+use crate::metrics::{Listener, Metrics, SweepKind};
 use crate::proxy::{Upstream, UpstreamConfig};
 use crate::store::{MemoryStore, TokenStore};
 use crate::tls::{self, CertSlot, Identity};
@@ -184,8 +184,17 @@ impl Gateway {
     /// Build the store, start the demo origin when no upstream is configured, and bind both
     /// listeners. Must be called within a Tokio runtime.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
-        let store = Arc::new(config.memory_store_builder().build());
         let metrics = Metrics::new();
+        let swept_into = metrics.clone();
+        let store = Arc::new(
+            config
+                .memory_store_builder()
+                .on_sweep(move |swept| {
+                    swept_into.swept(SweepKind::Token, swept.tokens);
+                    swept_into.swept(SweepKind::Session, swept.sessions);
+                })
+                .build(),
+        );
         let demo = match &config.proxy.upstream {
             Some(_) => None,
             None => {
@@ -490,7 +499,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-/// Keep the store gauges and sweep counters fresh.
+/// Keep the store gauges fresh.
 async fn refresh_gauges<St: TokenStore>(store: Arc<St>, metrics: Metrics) {
     let mut ticks = tokio::time::interval(GAUGE_REFRESH);
     loop {

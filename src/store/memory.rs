@@ -23,22 +23,25 @@ use smallvec::SmallVec;
 use tokio::sync::Notify;
 
 use super::{
-    Cascade, SessionCreation, SessionTerms, StoreError, StoreStats, StoredToken, TokenStore,
-    Updated,
+    Found, Lookup, SessionCreation, SessionTerms, StoreError, StoreStats, StoredToken, TokenStore,
+    TokenWrite, Version, Written,
 };
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::session::{OwnerKey, Session, SessionId};
-use crate::token::{AuthToken, NewToken, TokenId, TokenPatch};
+use crate::token::{AuthToken, NewToken, TokenId};
 
 type Map<K, V> = DashMap<K, V, RandomState>;
 
 /// How many entries a sweep removes between two yields to the runtime.
 const SWEEP_BATCH: usize = 256;
 
-/// A token and its session counter.
+/// A token, its session counter, and the write it is at.
 struct TokenEntry {
     token: Arc<AuthToken>,
     sessions_created: u64,
+    /// Drawn from [`Shared::versions`] at each write, so that a token deleted and created again
+    /// under the same id is never mistaken for the one a writer read.
+    version: u64,
 }
 
 /// An owner's sessions; for a client token also its counter.
@@ -155,8 +158,24 @@ struct Shared {
     token_expiry: ExpiryQueue<TokenId>,
     session_expiry: ExpiryQueue<SessionId>,
     owner_expiry: ExpiryQueue<OwnerKey>,
+    /// The next token version.
+    versions: AtomicU64,
     swept_tokens: AtomicU64,
     swept_sessions: AtomicU64,
+    /// Told what each sweep removed (the server counts it in `vidgate_sweep_removed_total`).
+    on_sweep: Option<SweepHook>,
+}
+
+/// Called after a sweep that removed something.
+type SweepHook = Arc<dyn Fn(Swept) + Send + Sync>;
+
+/// Entries removed by expiry sweeps: by one sweep, or ([`MemoryStore::swept`]) so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Tokens removed past their retention.
+    pub tokens: u64,
+    /// Sessions removed past their retention (those of removed tokens included).
+    pub sessions: u64,
 }
 
 /// The in-memory [`TokenStore`]: fast, single-process, lost on restart.
@@ -185,6 +204,7 @@ pub struct MemoryStoreBuilder {
     counter_ttl: Duration,
     sweep_interval: Duration,
     sweeper: bool,
+    on_sweep: Option<SweepHook>,
 }
 
 impl MemoryStoreBuilder {
@@ -221,6 +241,13 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// Call `hook` with what each sweep removed, when it removed anything (the server counts
+    /// it in `vidgate_sweep_removed_total`). It runs on the sweeper's task: keep it quick.
+    pub fn on_sweep(mut self, hook: impl Fn(Swept) + Send + Sync + 'static) -> Self {
+        self.on_sweep = Some(Arc::new(hook));
+        self
+    }
+
     /// The store. The sweeper starts only when called within a Tokio runtime.
     pub fn build(self) -> MemoryStore {
         let shared = Arc::new(Shared {
@@ -236,8 +263,10 @@ impl MemoryStoreBuilder {
             token_expiry: ExpiryQueue::new(),
             session_expiry: ExpiryQueue::new(),
             owner_expiry: ExpiryQueue::new(),
+            versions: AtomicU64::new(0),
             swept_tokens: AtomicU64::new(0),
             swept_sessions: AtomicU64::new(0),
+            on_sweep: self.on_sweep,
         });
         let stop = Arc::new(Notify::new());
         if self.sweeper {
@@ -281,6 +310,7 @@ impl MemoryStore {
             counter_ttl: Duration::from_secs(30 * 24 * 3600),
             sweep_interval: Duration::from_secs(1),
             sweeper: true,
+            on_sweep: None,
         }
     }
 
@@ -289,11 +319,23 @@ impl MemoryStore {
     pub async fn sweep(&self) -> usize {
         self.shared.sweep().await
     }
+
+    /// What sweeps have removed since the store was built.
+    pub fn swept(&self) -> Swept {
+        Swept {
+            tokens: self.shared.swept_tokens.load(Ordering::Relaxed),
+            sessions: self.shared.swept_sessions.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Shared {
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Whether an entry that ends at `end` is still kept at `now`.
@@ -454,7 +496,7 @@ impl Shared {
 
     async fn sweep(&self) -> usize {
         let now = self.now();
-        let mut removed = 0;
+        let mut swept = Swept::default();
         for batch in self.session_expiry.take_due(now).chunks(SWEEP_BATCH) {
             for id in batch {
                 let gone = self
@@ -467,23 +509,20 @@ impl Shared {
                     if let Some(mut owner) = self.owners.get_mut(&session.owner) {
                         owner.sessions.remove(id);
                     }
-                    self.swept_sessions.fetch_add(1, Ordering::Relaxed);
-                    removed += 1;
+                    swept.sessions += 1;
                 }
             }
             tokio::task::yield_now().await;
         }
+        let mut tokens_sessions = 0;
         for batch in self.token_expiry.take_due(now).chunks(SWEEP_BATCH) {
             for id in batch {
                 let gone = self
                     .tokens
                     .remove_if(id, |_, t| !self.retained(t.token.expiration_date, now));
                 if let Some((id, entry)) = gone {
-                    let sessions_gone = self.forget_token(&id, &entry);
-                    self.swept_tokens.fetch_add(1, Ordering::Relaxed);
-                    self.swept_sessions
-                        .fetch_add(sessions_gone, Ordering::Relaxed);
-                    removed += 1;
+                    tokens_sessions += self.forget_token(&id, &entry);
+                    swept.tokens += 1;
                 }
             }
             tokio::task::yield_now().await;
@@ -496,15 +535,42 @@ impl Shared {
                 if let Some((_, entry)) = gone {
                     for session in entry.sessions.into_vec() {
                         if self.forget_session(session) {
-                            self.swept_sessions.fetch_add(1, Ordering::Relaxed);
-                            removed += 1;
+                            swept.sessions += 1;
                         }
                     }
                 }
             }
             tokio::task::yield_now().await;
         }
+        // A removed token's sessions count as swept sessions, but not as entries this sweep
+        // removed (they went with their token).
+        let removed = usize::try_from(swept.tokens + swept.sessions).unwrap_or(usize::MAX);
+        swept.sessions += tokens_sessions;
+        self.swept_tokens.fetch_add(swept.tokens, Ordering::Relaxed);
+        self.swept_sessions
+            .fetch_add(swept.sessions, Ordering::Relaxed);
+        if swept != Swept::default() {
+            if let Some(hook) = &self.on_sweep {
+                hook(swept);
+            }
+        }
         removed
+    }
+
+    /// The token `id` as a read at `now` sees it: `None` past its retention.
+    fn token_at(&self, id: &str, now: Timestamp) -> Option<StoredToken> {
+        self.tokens
+            .get(id)
+            .filter(|e| self.retained(e.token.expiration_date, now))
+            .map(|e| stored(&e))
+    }
+
+    /// The session `id` as a read at `now` sees it: `None` past its retention.
+    fn session_at(&self, id: SessionId, now: Timestamp) -> Option<Session> {
+        self.sessions
+            .get(&id)
+            .filter(|e| self.retained(e.ends_at, now))
+            .map(|e| self.session_view(id, &e))
     }
 
     fn session_view(&self, id: SessionId, entry: &SessionEntry) -> Session {
@@ -522,6 +588,7 @@ fn stored(entry: &TokenEntry) -> StoredToken {
     StoredToken {
         token: entry.token.clone(),
         sessions_created: entry.sessions_created,
+        version: Version::new(entry.version),
     }
 }
 
@@ -533,6 +600,7 @@ impl TokenStore for MemoryStore {
         let fresh = TokenEntry {
             token: token.clone(),
             sessions_created: 0,
+            version: s.next_version(),
         };
         // Indexed before the entry is released, so a cascade cannot miss it.
         let replaced = match s.tokens.entry(token.id.clone()) {
@@ -575,46 +643,51 @@ impl TokenStore for MemoryStore {
 
     async fn token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
         let s = &*self.shared;
-        let now = s.now();
-        Ok(s.tokens
-            .get(id)
-            .filter(|e| s.retained(e.token.expiration_date, now))
-            .map(|e| stored(&e)))
+        Ok(s.token_at(id, s.now()))
     }
 
-    async fn update_token(
+    async fn write_token(
         &self,
         id: &str,
-        patch: &TokenPatch,
-    ) -> Result<Option<Updated>, StoreError> {
+        version: Version,
+        write: TokenWrite,
+    ) -> Result<Written, StoreError> {
         let s = &*self.shared;
         let now = s.now();
-        let mut updated: Option<StoredToken> = None;
-        // Patch and, for a volatile token left empty, delete, under one lock (SPEC 1.4).
+        let mut written = Written::Missing;
+        // Checked and written under the token's lock: that is the compare-and-swap.
         let removed = s.tokens.remove_if_mut(id, |id, entry| {
             if !s.retained(entry.token.expiration_date, now) {
                 return false;
             }
-            let new = patch.apply(&entry.token);
-            let doomed = new.is_doomed();
-            s.reindex(id, &entry.token.grants.videos(), &new.grants.videos());
-            if let Some(end) = new.expiration_date.filter(|_| !doomed) {
-                if new.expiration_date != entry.token.expiration_date {
-                    s.token_expiry
-                        .push(end.saturating_add(s.retention), id.clone());
+            if entry.version != version.get() {
+                written = Written::Conflict;
+                return false;
+            }
+            match write {
+                TokenWrite::Delete => {
+                    written = Written::Done(stored(entry));
+                    true
+                }
+                TokenWrite::Replace(new) => {
+                    s.reindex(id, &entry.token.grants.videos(), &new.grants.videos());
+                    if let Some(end) = new.expiration_date {
+                        if new.expiration_date != entry.token.expiration_date {
+                            s.token_expiry
+                                .push(end.saturating_add(s.retention), id.clone());
+                        }
+                    }
+                    entry.token = Arc::new(new);
+                    entry.version = s.next_version();
+                    written = Written::Done(stored(entry));
+                    false
                 }
             }
-            entry.token = Arc::new(new);
-            updated = Some(stored(entry));
-            doomed
         });
         if let Some((id, entry)) = &removed {
             s.forget_token(id, entry);
         }
-        Ok(updated.map(|token| Updated {
-            token,
-            deleted: removed.is_some(),
-        }))
+        Ok(written)
     }
 
     async fn delete_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
@@ -645,11 +718,20 @@ impl TokenStore for MemoryStore {
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         let s = &*self.shared;
+        Ok(s.session_at(id, s.now()))
+    }
+
+    /// Both reads at one instant, without a suspension point between them: the memory
+    /// store's reads never wait.
+    async fn lookup(&self, request: Lookup<'_>) -> Found {
+        let s = &*self.shared;
         let now = s.now();
-        Ok(s.sessions
-            .get(&id)
-            .filter(|e| s.retained(e.ends_at, now))
-            .map(|e| s.session_view(id, &e)))
+        let token = Ok(request.token.and_then(|id| s.token_at(id, now)));
+        let session = match request.session {
+            Some(id) if request.session_matters(&token) => Ok(s.session_at(id, now)),
+            _ => Ok(None),
+        };
+        Found { token, session }
     }
 
     async fn create_session(
@@ -722,58 +804,27 @@ impl TokenStore for MemoryStore {
         Ok(true)
     }
 
-    async fn destroy_video(&self, video: &str) -> Result<Cascade, StoreError> {
+    async fn tokens_naming(&self, video: &str) -> Result<Vec<TokenId>, StoreError> {
         let s = &*self.shared;
-        let mut report = Cascade::default();
         let hash = s.video_hash(video);
-        let candidates = s
-            .by_video
+        Ok(s.by_video
             .get(&hash)
-            .map(|ids| ids.clone())
-            .unwrap_or_default();
-        for id in candidates {
-            let mut changed = false;
-            let removed = s.tokens.remove_if_mut(&id, |_, entry| {
-                let mut token = (*entry.token).clone();
-                if !token.grants.remove_resource(video) {
-                    return false;
-                }
-                changed = true;
-                let doomed = token.is_doomed();
-                entry.token = Arc::new(token);
-                doomed
-            });
-            if changed {
-                report.tokens_changed += 1;
-                // Keep the index entry only if another of its videos shares the hash.
-                let still_hashed = s.tokens.get(&id).is_some_and(|e| {
-                    e.token
-                        .grants
-                        .videos()
-                        .iter()
-                        .any(|v| s.video_hash(v) == hash)
-                });
-                if !still_hashed {
-                    s.by_video.remove_if_mut(&hash, |_, ids| {
-                        ids.retain(|x| *x != id);
-                        ids.is_empty()
-                    });
-                }
-            }
-            if let Some((id, entry)) = removed {
-                report.tokens_deleted += 1;
-                s.forget_token(&id, &entry);
-            }
-        }
+            .map(|ids| ids.to_vec())
+            .unwrap_or_default())
+    }
+
+    async fn disown(&self, video: &str) -> Result<usize, StoreError> {
+        let s = &*self.shared;
+        let mut changed = 0;
         if let Some((_, sessions)) = s.owned_by_video.remove(video) {
             for id in sessions {
                 if let Some(mut entry) = s.sessions.get_mut(&id) {
                     entry.owned.retain(|v| v != video);
-                    report.sessions_changed += 1;
+                    changed += 1;
                 }
             }
         }
-        Ok(report)
+        Ok(changed)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -781,9 +832,12 @@ impl TokenStore for MemoryStore {
         Ok(StoreStats {
             tokens: s.tokens.len() as u64,
             sessions: s.sessions.len() as u64,
-            swept_tokens: s.swept_tokens.load(Ordering::Relaxed),
-            swept_sessions: s.swept_sessions.load(Ordering::Relaxed),
         })
+    }
+
+    /// Memory always answers.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::token::{Action, Grant};
+use crate::store::{Cascade, Lookup, Store, TokenWrite, Updated, Written};
+use crate::token::{Action, Grant, TokenPatch};
 
 /// The instant every test starts at, in unix seconds.
 const START: i64 = 1_700_000_000;
@@ -90,8 +91,24 @@ async fn read(store: &MemoryStore, id: &str) -> Option<StoredToken> {
     store.token(id).await.unwrap()
 }
 
+/// What the store counts: its gauges' [`super::StoreStats`], and its own sweep totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StoreStats {
+    tokens: u64,
+    sessions: u64,
+    swept_tokens: u64,
+    swept_sessions: u64,
+}
+
 async fn stats(store: &MemoryStore) -> StoreStats {
-    store.stats().await.unwrap()
+    let held = store.stats().await.unwrap();
+    let swept = store.swept();
+    StoreStats {
+        tokens: held.tokens,
+        sessions: held.sessions,
+        swept_tokens: swept.tokens,
+        swept_sessions: swept.sessions,
+    }
 }
 
 async fn live_ids(store: &MemoryStore, owner: &OwnerKey) -> Vec<SessionId> {
@@ -1425,4 +1442,191 @@ async fn an_owners_set_forgets_swept_sessions_whatever_its_size() {
         listed.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![last.id]
     );
+}
+
+// --- the primitives the provided methods are built on ---
+
+#[tokio::test]
+async fn a_write_at_an_old_version_is_a_conflict_and_changes_nothing() {
+    let (store, _) = store();
+    insert(&store, json!({"token": "t", "grants": {"read": "all"}})).await;
+    let read_once = read(&store, "t").await.unwrap();
+    let mut first = (*read_once.token).clone();
+    first.session_limit = Some(nz(2));
+    let written = store
+        .write_token("t", read_once.version, TokenWrite::Replace(first.clone()))
+        .await
+        .unwrap();
+    let Written::Done(now) = written else {
+        panic!("the first write applies: {written:?}");
+    };
+    assert_eq!(*now.token, first);
+    assert_ne!(now.version, read_once.version, "a write moves the version");
+
+    // A writer still holding the first read loses, whatever it wanted to write.
+    let mut stale = (*read_once.token).clone();
+    stale.hidden = true;
+    for write in [TokenWrite::Replace(stale), TokenWrite::Delete] {
+        assert_eq!(
+            store
+                .write_token("t", read_once.version, write)
+                .await
+                .unwrap(),
+            Written::Conflict
+        );
+    }
+    assert_eq!(read(&store, "t").await.unwrap().token.as_ref(), &first);
+    assert_eq!(
+        store
+            .write_token("nope", read_once.version, TokenWrite::Delete)
+            .await
+            .unwrap(),
+        Written::Missing
+    );
+}
+
+#[tokio::test]
+async fn a_token_deleted_and_created_again_is_not_the_one_a_writer_read() {
+    let (store, _) = store();
+    insert(&store, json!({"token": "t", "grants": {"read": "all"}})).await;
+    let old = read(&store, "t").await.unwrap();
+    store.delete_token("t").await.unwrap();
+    insert(
+        &store,
+        json!({"token": "t", "grants": {"read": {"resources": ["v"]}}}),
+    )
+    .await;
+    assert_eq!(
+        store
+            .write_token("t", old.version, TokenWrite::Delete)
+            .await
+            .unwrap(),
+        Written::Conflict
+    );
+    assert!(read(&store, "t").await.is_some());
+}
+
+#[tokio::test]
+async fn a_write_keeps_the_session_counter_and_deleting_takes_the_sessions() {
+    let (store, _) = store();
+    let token = insert(
+        &store,
+        json!({"token": "t", "grants": {"read": "all"}, "session_limit": 5}),
+    )
+    .await;
+    let session = open_for(&store, &token).await;
+    let current = read(&store, "t").await.unwrap();
+    assert_eq!(current.sessions_created, 1);
+    let written = store
+        .write_token(
+            "t",
+            current.version,
+            TokenWrite::Replace((*current.token).clone()),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(written, Written::Done(s) if s.sessions_created == 1));
+    let current = read(&store, "t").await.unwrap();
+    store
+        .write_token("t", current.version, TokenWrite::Delete)
+        .await
+        .unwrap();
+    assert_eq!(store.session(session.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_one_lookup_skips_the_session_when_it_cannot_matter() {
+    let (store, _) = store();
+    let plain = insert(&store, json!({"token": "plain", "grants": {"read": "all"}})).await;
+    let limited = insert(
+        &store,
+        json!({"token": "limited", "grants": {"read": "all"}, "session_limit": 2}),
+    )
+    .await;
+    let session = open_for(&store, &limited).await;
+    let both = store
+        .lookup(Lookup {
+            token: Some("limited"),
+            session: Some(session.id),
+        })
+        .await;
+    assert_eq!(both.token.unwrap().unwrap().token, limited);
+    assert_eq!(both.session.unwrap(), Some(session.clone()));
+    let no_sessions = store
+        .lookup(Lookup {
+            token: Some(plain.id.as_str()),
+            session: Some(session.id),
+        })
+        .await;
+    assert!(no_sessions.token.unwrap().is_some());
+    assert_eq!(
+        no_sessions.session.unwrap(),
+        None,
+        "plain needs no sessions"
+    );
+    let unknown = store
+        .lookup(Lookup {
+            token: Some("unknown"),
+            session: Some(session.id),
+        })
+        .await;
+    assert_eq!(unknown.token.unwrap(), None);
+    assert_eq!(unknown.session.unwrap(), None);
+    // A client token is verified elsewhere: only its session is looked up.
+    let client = store
+        .lookup(Lookup {
+            token: None,
+            session: Some(session.id),
+        })
+        .await;
+    assert_eq!(client.session.unwrap(), Some(session));
+}
+
+#[tokio::test]
+async fn each_sweep_reports_what_it_removed() {
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = reports.clone();
+    let (store, clock) =
+        store_with(move |b| b.on_sweep(move |swept| seen.lock().unwrap().push(swept)));
+    let token = insert(
+        &store,
+        json!({"token": "t", "grants": {"read": "all"}, "expiration_date": START + 10, "session_limit": 3}),
+    )
+    .await;
+    open_for(&store, &token).await;
+    open_for(&store, &token).await;
+    assert_eq!(store.sweep().await, 0);
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "nothing removed, nothing said"
+    );
+    clock.set(at(10).saturating_add(RETENTION));
+    store.sweep().await;
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [Swept {
+            tokens: 1,
+            sessions: 2
+        }]
+    );
+    assert_eq!(
+        store.swept(),
+        Swept {
+            tokens: 1,
+            sessions: 2
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_store_handle_reaches_the_same_store() {
+    let (memory, _) = store();
+    let handle = Store::new(memory.clone());
+    let token = handle
+        .insert_token(NewToken::from_value(json!({"grants": {"read": "all"}})).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(read(&memory, token.id.as_str()).await.unwrap().token, token);
+    assert!(handle.ping().await.is_ok());
+    assert_eq!(handle.stats().await.unwrap().tokens, 1);
 }
