@@ -4,11 +4,13 @@
 //! argument (`cargo bench --bench store -- sweep`) runs only that section. It prints:
 //!
 //! 1. **hot path**: what the gateway does for each request that carries a server token and a
-//!    session — `store.token(id)`, `store.session(sid)`, build the owner key, read the clock,
+//!    session — one `store.lookup(token, session)`, build the owner key, read the clock,
 //!    `decide(...)` — over 100k tokens (3 resources each, `session_limit` set) with one session
 //!    each. One thread; two threads contending on the same store with random picks; two
 //!    threads on the *same* token and session. Target: p50 at most 1 µs. Two `part:` lines
-//!    time `store.token()` and `store.session()` alone on random picks.
+//!    time `store.token()` and `store.session()` alone on random picks; two `dispatch:` lines
+//!    run the same path through the gateway's [`Store`] handle (a boxed future per call)
+//!    instead of the `MemoryStore` itself (static dispatch).
 //! 2. **session_owned**: the same path for tokens granting `read` on `session_owned`, judged on
 //!    a session that owns 3 videos (the session's owned list is copied out of the store).
 //! 3. **create_session**: throughput of session creation, and of `SessionId::generate` alone.
@@ -38,9 +40,11 @@ use std::time::{Duration, Instant};
 mod common;
 use common::ready;
 use vidgate::clock::{Clock, ManualClock, SystemClock, Timestamp};
-use vidgate::policy::{decide, Credential, Decision, PresentedSession, SessionSource, SessionUse};
+use vidgate::policy::{
+    decide, Credential, Decision, PresentedSession, SessionSource, SessionUse, TokenCheck,
+};
 use vidgate::session::{OwnerKey, SessionId};
-use vidgate::store::{MemoryStore, SessionCreation, SessionTerms, TokenStore};
+use vidgate::store::{Lookup, MemoryStore, SessionCreation, SessionTerms, Store, TokenStore};
 use vidgate::token::{Action, Grant, Grants, NewToken, TokenId};
 
 /// Tokens (each with one session) in the hot-path store.
@@ -116,26 +120,34 @@ struct Request {
     video: String,
 }
 
-/// One hot-path request as the gateway runs it.
-fn serve(store: &MemoryStore, clock: &dyn Clock, request: &Local) -> Decision {
-    let token = ready(store.token(&request.token)).ok().flatten();
-    let session = ready(store.session(SessionId::from_bits(request.session)))
-        .ok()
-        .flatten();
-    let owner = token.as_ref().map(|t| OwnerKey::Server(t.token.id.clone()));
-    let credential = token
-        .as_ref()
-        .zip(owner.as_ref())
-        .map(|(t, owner)| Credential {
+/// One hot-path request as the gateway runs it: the one lookup of its token and session, then
+/// the decision.
+fn serve<St: TokenStore>(store: &St, clock: &dyn Clock, request: &Local) -> Decision {
+    let found = ready(store.lookup(Lookup {
+        token: Some(&request.token),
+        session: Some(SessionId::from_bits(request.session)),
+    }));
+    let owner = match &found.token {
+        Ok(Some(t)) => Some(OwnerKey::Server(t.token.id.clone())),
+        _ => None,
+    };
+    let token = match (&found.token, &owner) {
+        (Ok(Some(t)), Some(owner)) => TokenCheck::Found(Credential {
             token: &t.token,
             owner,
-        });
-    let presented = PresentedSession::Some {
-        found: session.as_ref(),
-        source: SessionSource::Explicit,
+        }),
+        (Ok(_), _) => TokenCheck::Unknown,
+        (Err(_), _) => TokenCheck::Unavailable,
+    };
+    let presented = match &found.session {
+        Ok(session) => PresentedSession::Some {
+            found: session.as_ref(),
+            source: SessionSource::Explicit,
+        },
+        Err(_) => PresentedSession::Unavailable,
     };
     decide(
-        credential,
+        token,
         presented,
         Action::Read,
         Some(&request.video),
@@ -369,6 +381,19 @@ fn hot_path() {
     row("1 thread, random token", &Summary::of(&mut r), 1);
     let mut r = time_batch16(random(&requests, 1), serve);
     row("1 thread, random token (batch16)", &Summary::of(&mut r), 1);
+    // The same store behind the gateway's `Store` handle: every call a boxed future.
+    let handle = Store::new(store.clone());
+    let through_handle = |local: &Local| {
+        black_box(self::serve(&handle, &clock, local));
+    };
+    let mut r = time_each(random(&requests, 1), through_handle);
+    row("  dispatch: through Store, random", &Summary::of(&mut r), 1);
+    let mut r = time_batch16(random(&requests, 1), through_handle);
+    row(
+        "  dispatch: through Store (batch16)",
+        &Summary::of(&mut r),
+        1,
+    );
     // The parts, to see where a random request's time goes.
     let mut r = time_each(random(&requests, 1), |local| {
         black_box(ready(store.token(&local.token)).ok().flatten());

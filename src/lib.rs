@@ -14,7 +14,10 @@
 //! - [`policy`]: the decision, a pure function of (token, session, action, video, now), and
 //!   [`policy::DenyReason`], the one table of statuses and reason strings.
 //! - [`proxy`]: forwarding to the origin: [`proxy::Upstream`], streaming, header hygiene, 502/504.
-//! - [`session`]: session ids, owner keys and the session cookie's name.
+//! - [`session`]: session ids, owner keys, and where a session credential came from.
+//! - [`credentials`]: vidgate's credentials on the wire: their names, the JWT shape, Bearer
+//!   parsing, session cookie names and `Set-Cookie`, reading and stripping them.
+//! - [`form`]: `application/x-www-form-urlencoded`, decoded one way for queries and forms.
 //! - [`store`]: the [`store::TokenStore`] trait and the in-memory [`store::MemoryStore`]
 //!   (sessions limits enforced atomically, destroy cascade, expiry sweeps).
 //! - [`admin`]: the admin API (SPEC 3), an axum router: tokens, sessions, metrics, health.
@@ -30,7 +33,9 @@ pub mod admin;
 pub mod client_token;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod demo;
+pub mod form;
 pub mod layer;
 pub mod manifest;
 pub mod metrics;

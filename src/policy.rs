@@ -3,12 +3,19 @@
 //!
 //! [`decide`] is a pure function: no I/O, no clock (the caller passes `now`), no HTTP. Every
 //! way vidgate can refuse a request is a [`DenyReason`], and each reason's status, reason
-//! string and message live here and nowhere else.
+//! string and message live here and nowhere else. So does the choice of a reason, for every
+//! step of SPEC 2.6: the route's refusals (`impl From<RouteError> for DenyReason`),
+//! the request's one token ([`one_token`]), the token and its session ([`decide`],
+//! [`check_token`], which also say where the store failed), and the creation of a session
+//! ([`session_created`]). The layer gathers the facts and asks; it never picks a reason.
 
 use http::StatusCode;
 
 use crate::clock::Timestamp;
+use crate::route::RouteError;
+pub use crate::session::SessionSource;
 use crate::session::{OwnerKey, Session, SessionId};
+use crate::store::{SessionCreation, StoreError};
 use crate::token::{Action, AuthToken};
 
 /// Every error response vidgate makes itself (SPEC 2.6).
@@ -170,6 +177,27 @@ impl std::fmt::Display for DenyReason {
     }
 }
 
+/// SPEC 2.6 step 1: what the route refused.
+impl From<RouteError> for DenyReason {
+    fn from(error: RouteError) -> Self {
+        match error {
+            RouteError::BadPath => DenyReason::BadPath,
+            RouteError::BadRequest => DenyReason::BadRequest,
+            RouteError::NoRoute => DenyReason::NoRoute,
+        }
+    }
+}
+
+/// SPEC 2.6 step 2: the request's one token among the distinct token credentials it carries:
+/// `ambiguous_token` for two different ones, `missing_token` for none.
+pub fn one_token<T>(found: &[T]) -> Result<&T, DenyReason> {
+    match found {
+        [] => Err(DenyReason::MissingToken),
+        [one] => Ok(one),
+        _ => Err(DenyReason::AmbiguousToken),
+    }
+}
+
 /// A token as the decision sees it: its fields and whose sessions it opens.
 #[derive(Debug, Clone, Copy)]
 pub struct Credential<'a> {
@@ -179,13 +207,25 @@ pub struct Credential<'a> {
     pub owner: &'a OwnerKey,
 }
 
-/// Where a request's session credential came from (SPEC 2.1, 2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionSource {
-    /// The `session` query parameter or the `X-Vidgate-Session` header: used strictly.
-    Explicit,
-    /// Only the session cookie: used leniently.
-    Cookie,
+/// What was found for the request's token (SPEC 2.6 step 3).
+#[derive(Debug, Clone, Copy)]
+pub enum TokenCheck<'a> {
+    /// The token, as stored or as verified.
+    Found(Credential<'a>),
+    /// No such token: unknown or malformed, or a client token that did not verify.
+    Unknown,
+    /// The store could not say.
+    Unavailable,
+}
+
+/// `None` is a token the store does not hold (or that did not verify).
+impl<'a> From<Option<Credential<'a>>> for TokenCheck<'a> {
+    fn from(found: Option<Credential<'a>>) -> Self {
+        match found {
+            Some(credential) => TokenCheck::Found(credential),
+            None => TokenCheck::Unknown,
+        }
+    }
 }
 
 /// The session a request presented, as the store found it.
@@ -201,6 +241,8 @@ pub enum PresentedSession<'a> {
         /// Where the credential was.
         source: SessionSource,
     },
+    /// A session credential that the store could not look up.
+    Unavailable,
 }
 
 /// What an allowed request does with sessions.
@@ -225,23 +267,28 @@ pub enum Decision {
 }
 
 /// Check the token alone (SPEC 2.6 step 3): known, not hidden, not expired. `None` is a token
-/// the store does not hold (or that did not verify).
-pub fn check_token(
-    token: Option<Credential<'_>>,
+/// the store does not hold (or that did not verify); a [`TokenCheck::Unavailable`] one is
+/// `store_unavailable`.
+pub fn check_token<'a>(
+    token: impl Into<TokenCheck<'a>>,
     now: Timestamp,
-) -> Result<Credential<'_>, DenyReason> {
-    match token {
-        None => Err(DenyReason::InvalidToken),
-        Some(c) if c.token.hidden => Err(DenyReason::InvalidToken),
-        Some(c) if c.token.is_expired(now) => Err(DenyReason::TokenExpired),
-        Some(c) => Ok(c),
+) -> Result<Credential<'a>, DenyReason> {
+    match token.into() {
+        TokenCheck::Unavailable => Err(DenyReason::StoreUnavailable),
+        TokenCheck::Unknown => Err(DenyReason::InvalidToken),
+        TokenCheck::Found(c) if c.token.hidden => Err(DenyReason::InvalidToken),
+        TokenCheck::Found(c) if c.token.is_expired(now) => Err(DenyReason::TokenExpired),
+        TokenCheck::Found(c) => Ok(c),
     }
 }
 
 /// Decide a request for `action` on `video` (SPEC 2.6 steps 3 to 5). Steps 1–2 (path, route,
 /// credential extraction) come before it; step 6 (creating a session) after it, in the store.
-pub fn decide(
-    token: Option<Credential<'_>>,
+///
+/// The session matters only for a token that needs sessions and has passed step 3: an expired
+/// token is refused as expired even when its session could not be looked up.
+pub fn decide<'a>(
+    token: impl Into<TokenCheck<'a>>,
     session: PresentedSession<'_>,
     action: Action,
     video: Option<&str>,
@@ -277,8 +324,10 @@ fn usable_session<'a>(
     presented: PresentedSession<'a>,
     now: Timestamp,
 ) -> Result<Option<&'a Session>, DenyReason> {
-    let PresentedSession::Some { found, source } = presented else {
-        return Ok(None);
+    let (found, source) = match presented {
+        PresentedSession::None => return Ok(None),
+        PresentedSession::Unavailable => return Err(DenyReason::StoreUnavailable),
+        PresentedSession::Some { found, source } => (found, source),
     };
     let verdict = match found {
         None => Err(DenyReason::UnknownSession),
@@ -291,6 +340,23 @@ fn usable_session<'a>(
         (Err(reason), SessionSource::Explicit) => Err(reason),
         // A cookie that cannot be used is treated as absent: a new session replaces it.
         (Err(_), SessionSource::Cookie) => Ok(None),
+    }
+}
+
+/// SPEC 2.6 step 6: the session the store created for `token`, or why not. A token that is
+/// gone by the time of creation was expired (`token_expired`, as if seen before) or deleted
+/// (`invalid_token`); a store that failed is `store_unavailable`.
+pub fn session_created(
+    created: Result<SessionCreation, StoreError>,
+    token: &AuthToken,
+    now: Timestamp,
+) -> Result<Session, DenyReason> {
+    match created {
+        Ok(SessionCreation::Created(session)) => Ok(session),
+        Ok(SessionCreation::LimitReached) => Err(DenyReason::SessionLimitReached),
+        Ok(SessionCreation::OwnerGone) if token.is_expired(now) => Err(DenyReason::TokenExpired),
+        Ok(SessionCreation::OwnerGone) => Err(DenyReason::InvalidToken),
+        Err(_) => Err(DenyReason::StoreUnavailable),
     }
 }
 

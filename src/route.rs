@@ -9,9 +9,12 @@
 //!   Ziggeo-style clients send (`bad_request` when it is not allowed);
 //! - the **route table** ([`Routes`]): effective method + path → [`Route`] (`no_route`).
 //!
+//! It is also the one home of the method-override rules, for the proxy and the admin API alike
+//! ([`query_overrides`], [`method_override`]).
+//!
 //! It must not look at credentials, touch the store, read the clock or build responses: the layer
-//! extracts the method, query and headers, asks here, and maps a [`RouteError`] to its status and
-//! reason. It never rewrites the path either: the path it judges is the path that is forwarded, so
+//! passes the method, query and headers, asks here, and the decision (`policy`) maps a
+//! [`RouteError`] to its status and reason. It never rewrites the path either: the path it judges is the path that is forwarded, so
 //! that the origin runs exactly what was checked.
 //!
 //! Relative to each configured prefix (tried in order, matched by whole segments):
@@ -30,10 +33,17 @@
 //! percent-decoding and without regard to ASCII case, so that `/V1/vid%65os/x` cannot slip past
 //! the checks to an origin that decodes or folds case: it is routed like `/v1/videos/x`.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method};
 use percent_encoding::{percent_decode, percent_decode_str};
+use smallvec::SmallVec;
 
+use crate::form;
 use crate::token::Action;
+
+/// The query parameter that overrides a POST's method (SPEC 2.2).
+pub const METHOD_PARAMETER: &str = "_method";
 
 /// The prefixes used when `proxy.prefixes` is not configured (SPEC 5), tried in this order.
 pub const DEFAULT_PREFIXES: [&str; 3] = ["/v1/applications/{app}", "/v1", ""];
@@ -161,6 +171,28 @@ pub enum Route {
     PassThrough,
 }
 
+impl Route {
+    /// A short fixed name for logs: `list`, `create`, `video`, `video_sub`, `session`,
+    /// `preflight` or `pass` (never the path, which holds video ids).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Video {
+                video: None,
+                action: Action::Create,
+                ..
+            } => "create",
+            Route::Video { video: None, .. } => "list",
+            Route::Video {
+                whole_video: true, ..
+            } => "video",
+            Route::Video { .. } => "video_sub",
+            Route::CreateSession => "session",
+            Route::Preflight => "preflight",
+            Route::PassThrough => "pass",
+        }
+    }
+}
+
 /// The compiled route table: the prefixes, the application token `{app}` must equal, and what to
 /// do with unmatched paths.
 #[derive(Debug, Clone)]
@@ -190,18 +222,17 @@ impl Routes {
         app_token: Option<&str>,
         unmatched: Unmatched,
     ) -> Result<Self, RouteConfigError> {
-        if prefixes.is_empty() {
-            return Err(RouteConfigError::NoPrefixes);
-        }
-        let prefixes = prefixes
-            .iter()
-            .map(|p| Prefix::parse(p.as_ref()))
-            .collect::<Result<_, _>>()?;
         Ok(Self {
-            prefixes,
+            prefixes: parse_prefixes(prefixes)?,
             app_token: app_token.map(Box::from),
             unmatched,
         })
+    }
+
+    /// Check `prefixes` as [`Routes::new`] would, without keeping the table: what config
+    /// validation needs.
+    pub fn check_prefixes<S: AsRef<str>>(prefixes: &[S]) -> Result<(), RouteConfigError> {
+        parse_prefixes(prefixes).map(drop)
     }
 
     /// Classify a request.
@@ -308,6 +339,13 @@ impl Routes {
             },
         }
     }
+}
+
+fn parse_prefixes<S: AsRef<str>>(prefixes: &[S]) -> Result<Vec<Prefix>, RouteConfigError> {
+    if prefixes.is_empty() {
+        return Err(RouteConfigError::NoPrefixes);
+    }
+    prefixes.iter().map(|p| Prefix::parse(p.as_ref())).collect()
 }
 
 /// What a path names, before the method is considered.
@@ -578,30 +616,63 @@ fn decode_video(raw: &str) -> Result<String, RouteError> {
     Ok(decoded.into_owned())
 }
 
+/// Every value of the `_method` query parameter of a raw query string, decoded once (`+` as a
+/// space), in order: the query half of the overrides [`effective_method`] judges.
+pub fn query_overrides(query: &str) -> SmallVec<[Cow<'_, str>; 1]> {
+    form::pairs(query.as_bytes())
+        .filter(|(name, _)| name.as_ref() == METHOD_PARAMETER.as_bytes())
+        .map(|(_, value)| form::lossy(value))
+        .collect()
+}
+
 /// The effective method (SPEC 2.2): the request method, or the override that clients such as
 /// Ziggeo's SDKs send (`POST ...?_method=DELETE`).
 ///
 /// Overrides come from `query_overrides` (every value of the `_method` query parameter, decoded,
-/// in order) and every value of the [`OVERRIDE_HEADERS`]. They are honoured only on a POST and
-/// only to PUT, PATCH or DELETE (any case); an override on another method, to another value
-/// (an empty one included), overrides that disagree, or a header value that is not visible
-/// ASCII: [`RouteError::BadRequest`].
+/// in order: [`query_overrides`]) and every value of the [`OVERRIDE_HEADERS`]. They are
+/// honoured only on a POST and only to PUT, PATCH or DELETE (any case); an override on another
+/// method, to another value (an empty one included), overrides that disagree, or a header value
+/// that is not visible ASCII: [`RouteError::BadRequest`]. [`method_override`] says which.
 pub fn effective_method(
     method: &Method,
     query_overrides: &[&str],
     headers: &HeaderMap,
 ) -> Result<Method, RouteError> {
+    method_override(method, query_overrides, headers).map_err(|_| RouteError::BadRequest)
+}
+
+/// Why a method override is refused: the detail behind [`RouteError::BadRequest`], for
+/// messages (the admin API's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    /// An override on a request that is not a POST.
+    #[error("only a POST may override its method")]
+    NotPost,
+    /// An override to anything but PUT, PATCH or DELETE.
+    #[error("must be PUT, PATCH or DELETE")]
+    NotAllowed,
+    /// Two overrides that name different methods.
+    #[error("two overrides name different methods")]
+    Disagree,
+}
+
+/// [`effective_method`], saying why an override is refused.
+pub fn method_override(
+    method: &Method,
+    query_overrides: &[&str],
+    headers: &HeaderMap,
+) -> Result<Method, OverrideError> {
     let header_values = OVERRIDE_HEADERS
         .iter()
         .flat_map(|name| headers.get_all(*name))
-        .map(|value| value.to_str().map_err(|_| RouteError::BadRequest));
+        .map(|value| value.to_str().map_err(|_| OverrideError::NotAllowed));
     let values = query_overrides.iter().map(|v| Ok(*v)).chain(header_values);
 
     let mut wanted: Option<Method> = None;
     for value in values {
         let this = override_target(value?)?;
         match &wanted {
-            Some(earlier) if *earlier != this => return Err(RouteError::BadRequest),
+            Some(earlier) if *earlier != this => return Err(OverrideError::Disagree),
             Some(_) => {}
             None => wanted = Some(this),
         }
@@ -610,16 +681,16 @@ pub fn effective_method(
         None => Ok(method.clone()),
         Some(target) if *method == Method::POST => Ok(target),
         // Overriding a GET could turn a link into a destroy; it is never honoured.
-        Some(_) => Err(RouteError::BadRequest),
+        Some(_) => Err(OverrideError::NotPost),
     }
 }
 
 /// The method an override value names, if it is one an override may name.
-fn override_target(value: &str) -> Result<Method, RouteError> {
+fn override_target(value: &str) -> Result<Method, OverrideError> {
     [Method::PUT, Method::PATCH, Method::DELETE]
         .into_iter()
         .find(|m| value.eq_ignore_ascii_case(m.as_str()))
-        .ok_or(RouteError::BadRequest)
+        .ok_or(OverrideError::NotAllowed)
 }
 
 #[cfg(test)]

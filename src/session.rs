@@ -1,8 +1,9 @@
 //! Sessions (SPEC 2.3–2.4): their identifiers, who owns them, when they end and which videos
 //! were created in them.
 //!
-//! This module describes sessions; the store keeps them and enforces `session_limit`, and the
-//! decision ([`crate::policy`]) judges whether a presented one may be used.
+//! This module describes sessions; the store keeps them and enforces `session_limit`, the
+//! decision judges whether a presented one may be used, and the wire module names their
+//! cookies.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +11,6 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::token::TokenId;
@@ -102,16 +102,6 @@ impl OwnerKey {
             OwnerKey::Jwt(id) | OwnerKey::Ziggeo(id) => id,
         }
     }
-
-    /// The name of the session cookie for this owner: `vidgate_session_` and the first 16 hex
-    /// characters of SHA-256 of the owner key (SPEC 2.3). Under TLS the proxy prefixes `__Host-`.
-    pub fn cookie_name(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update([self.kind() as u8, b':']);
-        hasher.update(self.id().as_bytes());
-        let digest = hasher.finalize();
-        format!("vidgate_session_{}", hex::encode(&digest[..8]))
-    }
 }
 
 /// The full key `s:<token>` names a credential: it is only for the store's own use.
@@ -125,6 +115,15 @@ impl fmt::Debug for OwnerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "OwnerKey({}:…)", self.kind())
     }
+}
+
+/// Where a request's session credential came from (SPEC 2.1, 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSource {
+    /// The `session` query parameter or the `X-Vidgate-Session` header: used strictly.
+    Explicit,
+    /// Only the session cookie: used leniently.
+    Cookie,
 }
 
 /// A session as the store reports it.
@@ -199,16 +198,6 @@ mod tests {
         assert!(!format!("{id:?}").contains(&id.to_string()));
         let owner = OwnerKey::Server(TokenId::new("secret-token").unwrap());
         assert!(!format!("{owner:?}").contains("secret"));
-    }
-
-    #[test]
-    fn cookie_name_is_sha256_of_the_owner_key() {
-        // `printf 's:abc' | sha256sum` starts efff0385da714c85.
-        let owner = OwnerKey::Server(TokenId::new("abc").unwrap());
-        assert_eq!(owner.cookie_name(), "vidgate_session_efff0385da714c85");
-        assert_eq!(owner.cookie_name().len(), "vidgate_session_".len() + 16);
-        let jwt = OwnerKey::Jwt(Arc::from("abc"));
-        assert_ne!(jwt.cookie_name(), owner.cookie_name(), "kinds differ");
     }
 
     #[test]

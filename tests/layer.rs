@@ -534,7 +534,7 @@ async fn a_cookie_session_is_lenient() {
         .await;
     let (_, headers, _) = h.get(&format!("/videos/v?server_auth={}", t.id)).await;
     let set_cookie = headers["set-cookie"].to_str().unwrap().to_owned();
-    let name = OwnerKey::Server(t.id.clone()).cookie_name();
+    let name = vidgate::credentials::cookie_name(&OwnerKey::Server(t.id.clone()));
     assert!(set_cookie.starts_with(&format!("{name}=")), "{set_cookie}");
     for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=60"] {
         assert!(
@@ -806,6 +806,162 @@ async fn a_store_that_is_down_fails_closed() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(reason(&String::from_utf8_lossy(&body)), "store_unavailable");
+    assert!(recorder.seen().is_empty());
+}
+
+/// A memory store whose session lookups fail, as a networked store's can while its token
+/// lookups still answer.
+struct SessionsDown(MemoryStore);
+
+impl TokenStore for SessionsDown {
+    async fn insert_token(&self, token: NewToken) -> Result<Arc<AuthToken>, StoreError> {
+        self.0.insert_token(token).await
+    }
+    async fn token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
+        self.0.token(id).await
+    }
+    async fn write_token(
+        &self,
+        id: &str,
+        version: Version,
+        write: TokenWrite,
+    ) -> Result<Written, StoreError> {
+        self.0.write_token(id, version, write).await
+    }
+    async fn delete_token(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
+        self.0.delete_token(id).await
+    }
+    async fn list_tokens(&self, skip: usize, limit: usize) -> Result<Vec<StoredToken>, StoreError> {
+        self.0.list_tokens(skip, limit).await
+    }
+    async fn session(&self, _: SessionId) -> Result<Option<Session>, StoreError> {
+        Err(StoreError::Unavailable("sessions down".into()))
+    }
+    async fn create_session(
+        &self,
+        owner: &OwnerKey,
+        terms: SessionTerms,
+    ) -> Result<SessionCreation, StoreError> {
+        self.0.create_session(owner, terms).await
+    }
+    async fn end_session(&self, id: SessionId) -> Result<bool, StoreError> {
+        self.0.end_session(id).await
+    }
+    async fn sessions_of(&self, owner: &OwnerKey) -> Result<Vec<Session>, StoreError> {
+        self.0.sessions_of(owner).await
+    }
+    async fn record_owned(&self, session: SessionId, video: &str) -> Result<bool, StoreError> {
+        self.0.record_owned(session, video).await
+    }
+    async fn tokens_naming(&self, video: &str) -> Result<Vec<TokenId>, StoreError> {
+        self.0.tokens_naming(video).await
+    }
+    async fn disown(&self, video: &str) -> Result<usize, StoreError> {
+        self.0.disown(video).await
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.0.stats().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("sessions down".into()))
+    }
+}
+
+/// SPEC 2.6: a token that is expired or hidden answers its own 401 before any session lookup
+/// matters; only a request whose decision needs the session gets 503.
+#[tokio::test]
+async fn with_sessions_down_an_expired_or_hidden_token_still_answers_its_own_401() {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_700_000_000)));
+    let memory = MemoryStore::builder()
+        .clock(clock.clone() as Arc<dyn Clock>)
+        .sweeper(false)
+        .build();
+    let store = Arc::new(SessionsDown(memory));
+    let new = |extra: &str| {
+        NewToken::from_json(&format!(
+            r#"{{"grants": {{"read": "all"}}, "session_limit": 3{extra}}}"#
+        ))
+        .unwrap()
+    };
+    let expired = store
+        .insert_token(new(r#", "expiration_date": 1699999940"#))
+        .await
+        .unwrap();
+    let hidden = store
+        .insert_token(new(r#", "hidden": true"#))
+        .await
+        .unwrap();
+    let live = store.insert_token(new("")).await.unwrap();
+    let session = SessionId::generate();
+    let recorder = Recorder::default();
+    let service = tower::Layer::layer(
+        &VidgateLayer::new(store).clock(clock as Arc<dyn Clock>),
+        origin(recorder.clone(), None),
+    );
+    for (token, status, why) in [
+        (&expired, StatusCode::UNAUTHORIZED, "token_expired"),
+        (&hidden, StatusCode::UNAUTHORIZED, "invalid_token"),
+        (&live, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+    ] {
+        let uri = format!("/videos/v?server_auth={}&session={session}", token.id);
+        let response = service
+            .clone()
+            .oneshot(req(Method::GET, &uri))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{why}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(reason(&String::from_utf8_lossy(&body)), why);
+    }
+    assert!(recorder.seen().is_empty(), "nothing reached the origin");
+}
+
+/// The same for a client token, verified offline, with the whole store down.
+#[tokio::test]
+async fn with_the_store_down_an_expired_client_token_still_answers_token_expired() {
+    let config = vidgate::config::Config::from_toml_str(
+        "[client_tokens]\nleeway = \"0s\"\n\
+         [[client_tokens.jwt_keys]]\nkid = \"k\"\nalg = \"HS256\"\nsecret = \"a-secret-of-32-bytes-or-more-123\"\n",
+    )
+    .unwrap();
+    let tokens = vidgate::client_token::ClientTokens::from_config(&config.client_tokens).unwrap();
+    let now = 1_700_000_000i64;
+    let jwt = |exp: i64| {
+        tokens
+            .jwt()
+            .sign(
+                "k",
+                &serde_json::json!({"grants": {"read": "all"}, "exp": exp, "jti": "n1", "session_limit": 2}),
+            )
+            .unwrap()
+    };
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(now)));
+    let recorder = Recorder::default();
+    let service = tower::Layer::layer(
+        &VidgateLayer::new(Arc::new(DownStore))
+            .client_tokens(tokens.clone())
+            .clock(clock as Arc<dyn Clock>),
+        origin(recorder.clone(), None),
+    );
+    let session = SessionId::generate();
+    for (exp, status, why) in [
+        (now - 60, StatusCode::UNAUTHORIZED, "token_expired"),
+        (
+            now + 600,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+        ),
+    ] {
+        let uri = format!("/videos/v?client_auth={}&session={session}", jwt(exp));
+        let response = service
+            .clone()
+            .oneshot(req(Method::GET, &uri))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{why}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(reason(&String::from_utf8_lossy(&body)), why);
+    }
     assert!(recorder.seen().is_empty());
 }
 

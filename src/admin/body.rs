@@ -1,5 +1,5 @@
-//! Reading admin requests: bodies (JSON or forms, SPEC 3), the `_method` override and the
-//! list's `limit`/`skip`.
+//! Reading admin requests: bodies (JSON or forms, SPEC 3), the `_method` override (by the
+//! route's rules, [`crate::route::method_override`]) and the list's `limit`/`skip`.
 //!
 //! Ziggeo's server SDKs send forms in which every value is a string: `grants` holds JSON,
 //! integers are decimal, bools are `true`/`false`/`1`/`0` in any case (Python sends `True`)
@@ -14,6 +14,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
 use super::error::AdminError;
+use crate::form;
+use crate::route;
 use crate::token::TokenError;
 
 /// The whole body, at most `max` bytes (`admin.max_body`); a larger one is 413
@@ -79,16 +81,16 @@ pub(crate) fn parse<T>(
 
 /// The JSON object a form stands for (SPEC 1.1 gives each field's type). Unknown fields are
 /// kept, as strings, so that validation refuses them by name.
-pub(crate) fn form_to_json(form: &[u8]) -> Result<Value, AdminError> {
+pub(crate) fn form_to_json(body: &[u8]) -> Result<Value, AdminError> {
     let mut object = Map::new();
-    for pair in form.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-            None => (pair, &b""[..]),
-        };
-        let key = form_decode(key)?;
-        let value = form_decode(value)
-            .map_err(|_| AdminError::BadRequest(format!("{key}: is not UTF-8")))?;
+    for (key, value) in form::pairs(body) {
+        // A lossy decoding would silently change a video id: the form must be UTF-8.
+        let key = form::utf8(key)
+            .ok_or_else(|| AdminError::BadRequest("the form is not UTF-8".into()))?
+            .into_owned();
+        let value = form::utf8(value)
+            .ok_or_else(|| AdminError::BadRequest(format!("{key}: is not UTF-8")))?
+            .into_owned();
         if object.contains_key(&key) {
             return Err(AdminError::BadRequest(format!("{key}: is given twice")));
         }
@@ -96,17 +98,6 @@ pub(crate) fn form_to_json(form: &[u8]) -> Result<Value, AdminError> {
         object.insert(key, value);
     }
     Ok(Value::Object(object))
-}
-
-/// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte, and the
-/// result must be UTF-8 (a lossy decoding would silently change a video id).
-fn form_decode(raw: &[u8]) -> Result<String, AdminError> {
-    let spaced: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
-    String::from_utf8(bytes).map_err(|_| AdminError::BadRequest("the form is not UTF-8".into()))
 }
 
 /// A form value as the JSON value of its field.
@@ -166,9 +157,9 @@ fn number(value: &str) -> Option<serde_json::Number> {
 
 /// The values of query parameter `name`, decoded.
 fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    form::pairs(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k.as_ref() == name.as_bytes())
+        .map(|(_, v)| form::lossy(v).into_owned())
         .collect()
 }
 
@@ -186,20 +177,13 @@ fn query_value(query: Option<&str>, name: &str) -> Result<Option<String>, AdminE
 }
 
 /// The method a request performs: its own, or on a POST the `_method` query parameter's
-/// (`PUT`, `PATCH` or `DELETE`, any case), which is how Ziggeo's SDKs send a DELETE.
+/// (`PUT`, `PATCH` or `DELETE`, any case), which is how Ziggeo's SDKs send a DELETE. The
+/// override headers are the proxy's business: the admin API honours the query only.
 pub(crate) fn effective_method(method: &Method, query: Option<&str>) -> Result<Method, AdminError> {
-    let Some(requested) = query_value(query, "_method")? else {
-        return Ok(method.clone());
-    };
-    if method != Method::POST {
-        return Err(AdminError::BadRequest(
-            "_method: only a POST may override its method".into(),
-        ));
-    }
-    [Method::PUT, Method::PATCH, Method::DELETE]
-        .into_iter()
-        .find(|m| requested.eq_ignore_ascii_case(m.as_str()))
-        .ok_or_else(|| AdminError::BadRequest("_method: must be PUT, PATCH or DELETE".into()))
+    let overrides = route::query_overrides(query.unwrap_or(""));
+    let overrides: Vec<&str> = overrides.iter().map(AsRef::as_ref).collect();
+    route::method_override(method, &overrides, &HeaderMap::new())
+        .map_err(|why| AdminError::BadRequest(format!("{}: {why}", route::METHOD_PARAMETER)))
 }
 
 /// The default page size of a token list.

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::config::{ClientTokensConfig, ConfigError};
+use crate::credentials::is_jwt;
 use crate::session::OwnerKey;
 use crate::token::{AuthToken, Grants, TokenBody, TokenError, TokenId};
 
@@ -57,11 +58,9 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format of a `client_auth` value, by its shape (SPEC 2.1).
+    /// The format of a `client_auth` value, by its shape (SPEC 2.1: [`is_jwt`]).
     pub fn of(value: &str) -> Format {
-        // `matches` with a char searches with memchr: a byte-by-byte count cost 6% of a JWT's
-        // whole verification.
-        if value.matches('.').count() == 2 {
+        if is_jwt(value) {
             Format::Jwt
         } else {
             Format::Ziggeo

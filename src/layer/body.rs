@@ -1,16 +1,18 @@
-//! Reading a create response for the new video's id without losing a byte of it.
+//! Reading a response body that vidgate must look into (a create response for the new video's
+//! id, a manifest to rewrite) without losing a byte of it, and decoding a copy of it when the
+//! origin compressed it anyway.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use crate::response::{boxed, Body, BoxError};
-
-/// The most of a create response vidgate reads to find the new video's id (SPEC 2.4).
-pub const OWNERSHIP_READ_LIMIT: usize = 1 << 20;
 
 /// A body read in full, or, when it was larger than the limit, what was read and the rest.
 pub enum Buffered {
@@ -72,6 +74,50 @@ impl HttpBody for Prefixed {
             hint.set_upper(upper + extra);
         }
         hint
+    }
+}
+
+/// A response body vidgate must read (a create response, a manifest) as plain bytes: decoded
+/// when the origin compressed it anyway (gzip or deflate), at most `limit` decoded bytes.
+pub(super) fn decoded_for_reading<'a>(
+    encoding: Option<&HeaderValue>,
+    bytes: &'a [u8],
+    limit: usize,
+) -> Option<Cow<'a, [u8]>> {
+    use std::io::Read;
+    let Some(encoding) = encoding.and_then(|v| v.to_str().ok()) else {
+        return Some(Cow::Borrowed(bytes));
+    };
+    let mut plain = Vec::new();
+    let read = match encoding.trim().to_ascii_lowercase().as_str() {
+        "identity" | "" => return Some(Cow::Borrowed(bytes)),
+        "gzip" | "x-gzip" => flate2::read::GzDecoder::new(bytes)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut plain),
+        "deflate" => flate2::read::ZlibDecoder::new(bytes)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut plain),
+        other => {
+            tracing::warn!(
+                encoding = other,
+                "response in an encoding vidgate cannot read; forwarded as it is"
+            );
+            return None;
+        }
+    };
+    match read {
+        Ok(n) if n <= limit => Some(Cow::Owned(plain)),
+        Ok(_) => {
+            tracing::warn!(
+                limit,
+                "response decodes to more than the read limit; not read"
+            );
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "response does not decode as its Content-Encoding says");
+            None
+        }
     }
 }
 

@@ -1,18 +1,21 @@
 //! Manifests on the way through (SPEC 2.7): asked for whole, read, rewritten so that the
 //! player's next requests carry the token and the session, and answered with honest headers.
 //! Every other body streams through untouched.
+//!
+//! [`ManifestRead::prepare`] is the request half (before the origin is asked),
+//! [`ManifestRead::finish`] the response half; the query they append is only built for a
+//! response that turns out to be a manifest.
 
 use bytes::Bytes;
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_TYPE, ETAG, HOST, IF_RANGE, RANGE, TRANSFER_ENCODING,
 };
-use http::request::Parts;
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::body::{read_up_to, Buffered};
-use super::credentials::TokenKind;
+use super::body::{decoded_for_reading, read_up_to, Buffered};
+use crate::credentials::{TokenCredential, SESSION_PARAMETER};
 use crate::manifest::{dash, hls, Kind, Rewrite};
 use crate::response::{self, Body};
 use crate::session::SessionId;
@@ -33,59 +36,64 @@ pub(super) struct ManifestRead {
     by_path: Option<Kind>,
     head: bool,
     scheme: &'static str,
-    host: String,
-    query: String,
+    /// The authority the client addressed (`Host`, else the request target's).
+    host: Option<HeaderValue>,
 }
 
 impl ManifestRead {
     /// For an allowed GET or HEAD read: what the response needs if it turns out to be a
     /// manifest. A path that names one (`.m3u8`, `.mpd`) also changes the request: a manifest
     /// is fetched whole and unencoded, since it will be rewritten.
-    pub(super) fn prepare(
-        parts: &mut Parts,
-        tls: bool,
-        token: (TokenKind, &str),
-        session: Option<SessionId>,
-    ) -> Option<ManifestRead> {
-        let head = parts.method == Method::HEAD;
-        if parts.method != Method::GET && !head {
+    pub(super) fn prepare<B>(request: &mut Request<B>, tls: bool) -> Option<ManifestRead> {
+        let head = request.method() == Method::HEAD;
+        if request.method() != Method::GET && !head {
             return None;
         }
-        let by_path = Kind::by_path(parts.uri.path());
+        let by_path = Kind::by_path(request.uri().path());
+        let headers = request.headers_mut();
         if by_path.is_some() {
-            parts.headers.remove(RANGE);
-            parts.headers.remove(IF_RANGE);
-            parts
-                .headers
-                .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            headers.remove(RANGE);
+            headers.remove(IF_RANGE);
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         }
-        let host = parts
-            .headers
+        let host = headers
             .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-            .unwrap_or_default();
-        let (name, value) = match token {
-            (TokenKind::Server, value) => ("server_auth", value),
-            (TokenKind::Client, value) => ("client_auth", value),
-        };
-        let mut query = format!("{name}={}", utf8_percent_encode(value, QUERY_VALUE));
-        if let Some(session) = session {
-            query.push_str("&session=");
-            query.push_str(&session.to_string());
-        }
+            .filter(|h| h.to_str().is_ok())
+            .cloned()
+            .or_else(|| {
+                let authority = request.uri().authority()?;
+                HeaderValue::from_str(authority.as_str()).ok()
+            });
         Some(ManifestRead {
             by_path,
             head,
             scheme: if tls { "https" } else { "http" },
             host,
-            query,
         })
     }
 
-    /// Rewrite the response if it is a manifest; any other response comes back unchanged.
-    pub(super) async fn finish(self, response: Response<Body>) -> Response<Body> {
+    /// The query a manifest's URIs get: the token (as `server_auth` or `client_auth`, by its
+    /// kind) and the session.
+    fn query(token: &TokenCredential, session: Option<SessionId>) -> String {
+        let mut query = format!(
+            "{}={}",
+            token.kind.parameter(),
+            utf8_percent_encode(&token.value, QUERY_VALUE)
+        );
+        if let Some(session) = session {
+            query.push_str(&format!("&{SESSION_PARAMETER}={session}"));
+        }
+        query
+    }
+
+    /// Rewrite the response if it is a manifest, appending `token` and `session` to its
+    /// same-origin URIs; any other response comes back unchanged.
+    pub(super) async fn finish(
+        self,
+        response: Response<Body>,
+        token: &TokenCredential,
+        session: Option<SessionId>,
+    ) -> Response<Body> {
         let by_type = response
             .headers()
             .get(CONTENT_TYPE)
@@ -120,15 +128,19 @@ impl ManifestRead {
                 return Response::from_parts(parts, response::full(Bytes::new()));
             }
         };
-        let Some(plain) =
-            super::service::decoded_for_reading(encoding.as_ref(), &bytes, MANIFEST_READ_LIMIT)
+        let Some(plain) = decoded_for_reading(encoding.as_ref(), &bytes, MANIFEST_READ_LIMIT)
         else {
             return Response::from_parts(parts, response::full(bytes));
         };
+        let query = Self::query(token, session);
         let rewrite = Rewrite {
             scheme: self.scheme,
-            host: &self.host,
-            query: &self.query,
+            host: self
+                .host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default(),
+            query: &query,
         };
         let rewritten = match kind {
             Kind::Hls => match std::str::from_utf8(&plain) {

@@ -1,3 +1,5 @@
+//! [`ResponseFuture`], the future of [`Vidgate`](super::Vidgate)'s responses.
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,7 +12,17 @@ use crate::response::Body;
 ///
 /// Boxed: the checks await the store, whose futures are opaque.
 pub struct ResponseFuture<E> {
-    pub(super) inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
+    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
+}
+
+impl<E> ResponseFuture<E> {
+    pub(super) fn new(
+        future: impl Future<Output = Result<Response<Body>, E>> + Send + 'static,
+    ) -> Self {
+        ResponseFuture {
+            inner: Box::pin(future),
+        }
+    }
 }
 
 impl<E> Future for ResponseFuture<E> {

@@ -1,8 +1,12 @@
+//! [`VidgateLayer`]: the builder of the layer, and the tower `Layer` that wraps a service in
+//! [`Vidgate`].
+
 use std::sync::Arc;
 
 use tower::Layer;
 
-use super::service::{Gate, Vidgate};
+use super::gate::Gate;
+use super::service::Vidgate;
 use super::{Cors, SameSite};
 use crate::client_token::ClientTokens;
 use crate::clock::{Clock, SystemClock};

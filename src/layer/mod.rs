@@ -1,13 +1,20 @@
 //! The tower layer that puts vidgate in front of any HTTP service: [`VidgateLayer`] wraps a
 //! service in [`Vidgate`], which lets a request through only when its token allows it.
 //!
-//! For every request it extracts the credentials (SPEC 2.1), routes it (2.2), asks the
-//! decision (2.6), creates a session when one is needed (2.3), strips vidgate's credentials
-//! and calls the inner service; after a successful create it records the new video as owned
-//! by the session (2.4), after a successful destroy it runs the cascade (2.5). Every refusal
-//! is an answer — the JSON response of SPEC 2.6 — never a service error.
+//! Every request goes through the same phases, in order, over a per-request context
+//! (`ctx.rs`), as the service's `handle` reads:
 //!
-//! The layer owns none of those rules: it extracts, asks and answers.
+//! | phase | file | does |
+//! |---|---|---|
+//! | authorize | `authorize.rs` | routes the request (SPEC 2.2), finds its one token (2.1), looks up the token and its session in one store call, asks the decision (2.6), creates a session when one is needed (2.3); returns the request to forward, credentials stripped and the effective method set, or vidgate's answer |
+//! | upstream request | `delivery.rs`, `ownership.rs` | asks the origin for a manifest whole, for a create response unencoded |
+//! | upstream response | `ownership.rs`, `delivery.rs`, the store's cascade | records a created video as owned (2.4), rewrites a manifest (2.7), runs the destroy cascade (2.5) |
+//! | respond | `service.rs`, `cors.rs` | hands out a created session, adds the CORS headers |
+//! | logging | `ctx.rs` | the metrics and the denial log line, once per request |
+//!
+//! Every refusal is an answer — the JSON response of SPEC 2.6 — never a service error. The
+//! layer owns none of the rules: the reasons are chosen by [`crate::policy`], the credentials'
+//! spellings are [`crate::credentials`]', the store keeps what must be atomic.
 //!
 //! # Example
 //!
@@ -39,14 +46,17 @@
 //! # }
 //! ```
 
+mod authorize;
 mod body;
 mod cors;
-pub mod credentials;
+mod ctx;
 mod delivery;
 mod future;
+mod gate;
 // The tower-http shape: layer.rs beside service.rs and future.rs, even inside `layer/`.
 #[allow(clippy::module_inception)]
 mod layer;
+mod ownership;
 mod service;
 
 pub use cors::Cors;
@@ -54,24 +64,5 @@ pub use future::ResponseFuture;
 pub use layer::VidgateLayer;
 pub use service::Vidgate;
 
-/// The `SameSite` attribute of session cookies (`proxy.cookie_same_site`, written `"lax"` or
-/// `"none"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SameSite {
-    /// `SameSite=Lax`: the default.
-    #[default]
-    Lax,
-    /// `SameSite=None`, for players embedded on other sites (browsers then require TLS).
-    None,
-}
-
-impl SameSite {
-    /// The attribute's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SameSite::Lax => "Lax",
-            SameSite::None => "None",
-        }
-    }
-}
+/// The `SameSite` attribute of session cookies; see [`crate::credentials::SameSite`].
+pub use crate::credentials::SameSite;

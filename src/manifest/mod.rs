@@ -16,6 +16,8 @@ pub mod hls;
 
 use http::HeaderValue;
 
+use crate::credentials::is_own_parameter;
+
 /// The manifest formats vidgate rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -70,10 +72,6 @@ pub struct Rewrite<'a> {
     pub query: &'a str,
 }
 
-/// The query parameters vidgate reads; a manifest URI that already carries one loses it
-/// before [`Rewrite::query`] is appended, so that a manifest never hands out two tokens.
-const OWN_PARAMETERS: [&str; 4] = ["server_auth", "client_auth", "session", "_method"];
-
 impl Rewrite<'_> {
     /// Whether `uri` (as written in the manifest, already unescaped from its container)
     /// points to the same origin as the manifest: a relative reference (no scheme, not
@@ -126,8 +124,10 @@ impl Rewrite<'_> {
         out.push('?');
         if let Some(query) = query {
             for pair in query.split('&').filter(|p| !p.is_empty()) {
+                // A parameter of vidgate's, in any spelling, is replaced, so that a manifest
+                // never hands out two tokens.
                 let name = pair.split('=').next().unwrap_or(pair);
-                if !OWN_PARAMETERS.contains(&name) {
+                if !is_own_parameter(name.as_bytes()) {
                     out.push_str(pair);
                     out.push('&');
                 }
@@ -225,5 +225,19 @@ mod tests {
             Some("seg0.ts?server_auth=t0k&session=S1")
         );
         assert_eq!(R.apply("https://elsewhere.example/seg0.ts"), None);
+    }
+
+    #[test]
+    fn own_parameters_are_replaced_in_any_spelling() {
+        assert_eq!(
+            R.apply("seg0.ts?server%5Fauth=old&v=2&%73ession=S0&_method=PUT")
+                .as_deref(),
+            Some("seg0.ts?v=2&server_auth=t0k&session=S1")
+        );
+        // Names that only look alike are kept.
+        assert_eq!(
+            R.apply("seg0.ts?server_auth2=x").as_deref(),
+            Some("seg0.ts?server_auth2=x&server_auth=t0k&session=S1")
+        );
     }
 }

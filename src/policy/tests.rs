@@ -416,3 +416,139 @@ proptest! {
         }
     }
 }
+
+// --- every reason chosen here: the route, the one token, the store, session creation ---
+
+#[test]
+fn route_refusals_map_to_their_reasons() {
+    assert_eq!(DenyReason::from(RouteError::BadPath), DenyReason::BadPath);
+    assert_eq!(
+        DenyReason::from(RouteError::BadRequest),
+        DenyReason::BadRequest
+    );
+    assert_eq!(DenyReason::from(RouteError::NoRoute), DenyReason::NoRoute);
+}
+
+#[test]
+fn one_token_is_missing_single_or_ambiguous() {
+    assert_eq!(one_token::<&str>(&[]), Err(DenyReason::MissingToken));
+    assert_eq!(one_token(&["a"]), Ok(&"a"));
+    assert_eq!(one_token(&["a", "b"]), Err(DenyReason::AmbiguousToken));
+}
+
+#[test]
+fn a_store_that_cannot_say_is_store_unavailable_at_the_step_that_needs_it() {
+    let (t, owner) = token(read(&["v"]));
+    let t = with_sessions(t);
+    assert_eq!(
+        decide(
+            TokenCheck::Unavailable,
+            PresentedSession::None,
+            Action::Read,
+            Some("v"),
+            at(100)
+        ),
+        Decision::Deny(DenyReason::StoreUnavailable)
+    );
+    let found = TokenCheck::Found(Credential {
+        token: &t,
+        owner: &owner,
+    });
+    assert_eq!(
+        decide(
+            found,
+            PresentedSession::Unavailable,
+            Action::Read,
+            Some("v"),
+            at(100)
+        ),
+        Decision::Deny(DenyReason::StoreUnavailable)
+    );
+    assert_eq!(
+        check_token(TokenCheck::Unavailable, at(100)).err(),
+        Some(DenyReason::StoreUnavailable)
+    );
+}
+
+#[test]
+fn an_expired_or_hidden_token_answers_its_own_401_whatever_the_session_lookup_did() {
+    let (mut expired, owner) = token(read(&["v"]));
+    expired = with_sessions(expired);
+    expired.expiration_date = Some(at(50));
+    let found = TokenCheck::Found(Credential {
+        token: &expired,
+        owner: &owner,
+    });
+    assert_eq!(
+        decide(
+            found,
+            PresentedSession::Unavailable,
+            Action::Read,
+            Some("v"),
+            at(100)
+        ),
+        Decision::Deny(DenyReason::TokenExpired)
+    );
+    let (mut hidden, owner) = token(read(&["v"]));
+    hidden = with_sessions(hidden);
+    hidden.hidden = true;
+    let found = TokenCheck::Found(Credential {
+        token: &hidden,
+        owner: &owner,
+    });
+    assert_eq!(
+        decide(
+            found,
+            PresentedSession::Unavailable,
+            Action::Read,
+            Some("v"),
+            at(100)
+        ),
+        Decision::Deny(DenyReason::InvalidToken)
+    );
+    // A token that needs no sessions never looks at a session's lookup.
+    let (plain, owner) = token(read(&["v"]));
+    let found = TokenCheck::Found(Credential {
+        token: &plain,
+        owner: &owner,
+    });
+    assert_eq!(
+        decide(
+            found,
+            PresentedSession::Unavailable,
+            Action::Read,
+            Some("v"),
+            at(100)
+        ),
+        Decision::Allow(SessionUse::NotNeeded)
+    );
+}
+
+#[test]
+fn session_creation_outcomes_map_to_their_reasons() {
+    let (mut t, owner) = token(read(&["v"]));
+    t.expiration_date = Some(at(200));
+    let session = session_of(&owner, None, &[]);
+    assert_eq!(
+        session_created(Ok(SessionCreation::Created(session.clone())), &t, at(100)),
+        Ok(session)
+    );
+    assert_eq!(
+        session_created(Ok(SessionCreation::LimitReached), &t, at(100)),
+        Err(DenyReason::SessionLimitReached)
+    );
+    assert_eq!(
+        session_created(Ok(SessionCreation::OwnerGone), &t, at(100)),
+        Err(DenyReason::InvalidToken),
+        "deleted meanwhile"
+    );
+    assert_eq!(
+        session_created(Ok(SessionCreation::OwnerGone), &t, at(200)),
+        Err(DenyReason::TokenExpired),
+        "expired meanwhile"
+    );
+    assert_eq!(
+        session_created(Err(StoreError::Unavailable("down".into())), &t, at(100)),
+        Err(DenyReason::StoreUnavailable)
+    );
+}

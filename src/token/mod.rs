@@ -2,8 +2,8 @@
 //! the validation that refuses anything malformed with an error naming the field.
 //!
 //! Parsing is strict: unknown keys, wrong types and out-of-range values are refused, never
-//! guessed at. This module does not store tokens (see [`crate::store`]) nor decide requests
-//! (see [`crate::policy`]).
+//! guessed at. This module does not store tokens (the `store` module does) nor decide requests
+//! (the `policy` module does).
 
 mod grants;
 
