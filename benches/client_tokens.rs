@@ -47,7 +47,7 @@ fn verifiers() -> ClientTokens {
         inline("tests/keys/rsa.key.pem"),
     );
     Config::from_toml_str(&toml)
-        .and_then(|c| c.client_token_verifiers())
+        .and_then(|c| vidgate::server::client_tokens(&c))
         .expect("the bench config is valid")
 }
 

@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use tracing_subscriber::EnvFilter;
 
 use vidgate::client_token::{cli, Format};
 use vidgate::clock::{Clock as _, SystemClock};
-use vidgate::config::{Config, LogFormat, Secret};
-use vidgate::server::Gateway;
+use vidgate::config::{Config, LogFormat, Secret, UpstreamUrl};
+use vidgate::demo::DemoOrigin;
+use vidgate::server::{self, Gateway, ServerError};
 use vidgate::store::TokenStore;
 use vidgate::token::NewToken;
 
@@ -46,7 +47,7 @@ struct ConfigPath {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: the proxy and the admin API.
+    /// Run the gateway in front of `proxy.upstream`: the proxy and the admin API.
     Serve {
         #[command(flatten)]
         config: ConfigPath,
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig {
             config: ConfigPath { config },
-        } => match Config::load(&config) {
+        } => match server::check_config(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
@@ -151,7 +152,22 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(config.log.format);
-            report(runtime().and_then(|rt| rt.block_on(serve(config, path))))
+            let served = runtime().map_err(Served::Failed).and_then(|rt| {
+                rt.block_on(serve(config, path))
+                    .map_err(|error| match error {
+                        // What check-config would say about the same file, as it says it.
+                        ServerError::Config(error) => Served::Refused(error.to_string()),
+                        other => Served::Failed(other.into()),
+                    })
+            });
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(Served::Refused(message)) => {
+                    eprintln!("{message}");
+                    ExitCode::from(2)
+                }
+                Err(Served::Failed(error)) => report(Err(error)),
+            }
         }
         Command::Token(command) => token(command),
         Command::Demo {
@@ -164,10 +180,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why `vidgate serve` stopped with an error: a config it refuses (exit 2, as `check-config`),
+/// or anything else (exit 1).
+enum Served {
+    Refused(String),
+    Failed(anyhow::Error),
+}
+
 /// `vidgate token mint` and `vidgate token inspect`.
 fn token(command: TokenCommand) -> ExitCode {
     let (TokenCommand::Mint { config, .. } | TokenCommand::Inspect { config, .. }) = &command;
-    let tokens = match Config::load(&config.config).and_then(|c| c.client_token_verifiers()) {
+    let tokens = match Config::load(&config.config).and_then(|c| server::client_tokens(&c)) {
         Ok(tokens) => tokens,
         Err(error) => {
             eprintln!("{error}");
@@ -281,21 +304,26 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// `RUST_LOG` tunes the filter; the config picks text or JSON lines.
+/// Logs go to stderr (stdout is for what a command prints: the demo's instructions, a minted
+/// token), in colour only when stderr is a terminal. `RUST_LOG` tunes the filter; the config
+/// picks text or JSON lines.
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
 }
 
-async fn serve(config: Config, path: PathBuf) -> anyhow::Result<()> {
+async fn serve(config: Config, path: PathBuf) -> Result<(), ServerError> {
     // Listening for SIGHUP before anything else: its default action would end the process.
     #[cfg(unix)]
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot listen for SIGHUP")?;
+        .map_err(|e| ServerError::Listener(format!("cannot listen for SIGHUP: {e}")))?;
     let gateway = Gateway::bind(config).await?;
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(hangups, gateway.reloader(), path));
@@ -348,8 +376,16 @@ async fn demo(
     admin_listen: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let private_key = hex_key();
+    let (origin, _origin_task) = DemoOrigin::with_samples()
+        .spawn()
+        .await
+        .context("cannot start the demo origin")?;
     let mut config = Config::default();
-    config.proxy.upstream = None;
+    config.proxy.upstream = Some(
+        format!("http://{origin}")
+            .parse::<UpstreamUrl>()
+            .map_err(anyhow::Error::msg)?,
+    );
     config.admin.app_token = Some("demo-app".into());
     config.admin.private_key = Some(Secret::new(private_key.clone()));
     config.proxy.listen = free_or_any(listen);
@@ -367,7 +403,7 @@ async fn demo(
     let t = &token.id;
     println!(
         "\nvidgate demo is running.\n\
-         \n  proxy   {proxy}   (in front of the built-in demo origin at {upstream})\
+         \n  proxy   {proxy}   (in front of the demo origin at {upstream})\
          \n  admin   {admin}   (user demo-app, private key {private_key})\
          \n\nA sample token {t} may read the videos `welcome` and `big-buck-bunny`,\
          \nin at most 3 sessions of one hour each. Try:\n\

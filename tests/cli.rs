@@ -152,6 +152,28 @@ fn serve(config: &TempFile, log: &TempFile) -> Running {
     }
 }
 
+/// The sample origin of `vidgate demo` (videos `welcome`, titled "Welcome to vidgate", and
+/// `big-buck-bunny`), run by the test itself: `serve` needs an upstream. It stops when dropped.
+struct DemoOrigin {
+    addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn demo_origin() -> DemoOrigin {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, _serving) = runtime
+        .block_on(vidgate::demo::DemoOrigin::with_samples().spawn())
+        .expect("the demo origin binds");
+    DemoOrigin {
+        addr,
+        _runtime: runtime,
+    }
+}
+
 /// Both log files of [`serve`], then removes the `.err` one.
 fn logs_of(log: &TempFile) -> String {
     let text = std::fs::read_to_string(&log.0).unwrap()
@@ -271,6 +293,31 @@ fn an_unknown_key_is_refused_naming_its_line_and_key() {
 }
 
 #[test]
+fn a_config_without_an_upstream_is_refused_and_points_at_the_demo() {
+    let file = TempFile::new(
+        "no-upstream.toml",
+        "[proxy]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    refused(
+        file.path(),
+        &format!(
+            "{}:1: proxy.upstream: is required: the video origin to forward requests to, e.g. \
+             upstream = \"http://127.0.0.1:9000\" (to try vidgate without one, run `vidgate demo`)",
+            file.path()
+        ),
+    );
+    // Without a [proxy] table at all, the error has no line to point at.
+    let empty = TempFile::new("empty.toml", "");
+    let checked = vidgate(&["check-config", "--config", empty.path()]);
+    assert_eq!(checked.status.code(), Some(2), "{checked:?}");
+    assert!(
+        stderr(&checked).starts_with(&format!("{}: proxy.upstream: is required", empty.path())),
+        "{}",
+        stderr(&checked)
+    );
+}
+
+#[test]
 fn a_bad_duration_is_refused_naming_proxy_connect_timeout() {
     let file = TempFile::new(
         "duration.toml",
@@ -304,7 +351,10 @@ fn an_environment_variable_the_config_names_is_read_by_check_config() {
     let var = format!("VIDGATE_CLI_TEST_UNSET_{}", std::process::id());
     let file = TempFile::new(
         "env.toml",
-        &format!("[admin]\napp_token = \"a\"\nprivate_key_env = \"{var}\"\n"),
+        &format!(
+            "[admin]\napp_token = \"a\"\nprivate_key_env = \"{var}\"\n\n\
+             [proxy]\nupstream = \"http://127.0.0.1:9\"\n"
+        ),
     );
     let output = vidgate(&["check-config", "--config", file.path()]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
@@ -369,7 +419,7 @@ fn check_config_refuses_the_tls_listener_that_serve_refuses() {
         "tls.toml",
         &format!(
             "[proxy]\nlisten = \"127.0.0.1:{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
-             [admin]\nlisten = \"127.0.0.1:{}\"\n",
+             upstream = \"http://127.0.0.1:9\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n",
             free_port(),
             cert.path(),
             key.path(),
@@ -397,12 +447,14 @@ fn check_config_refuses_the_tls_listener_that_serve_refuses() {
 fn serve_answers_until_sigterm_then_exits_0() {
     let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    // No upstream: the built-in demo origin stands behind the proxy.
+    // The demo's sample origin stands behind the proxy.
+    let origin = demo_origin();
     let file = TempFile::new(
         "serve.toml",
         &format!(
-            "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+            "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://{}\"\nshutdown_timeout = \"{}s\"\n\n\
              [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n",
+            origin.addr,
             SHUTDOWN_TIMEOUT.as_secs()
         ),
     );
@@ -468,13 +520,46 @@ fn serve_answers_until_sigterm_then_exits_0() {
 }
 
 #[test]
+fn serve_logs_to_stderr_without_colours_when_stderr_is_a_file() {
+    let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let file = TempFile::new(
+        "stderr.toml",
+        &format!(
+            "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://127.0.0.1:9\"\n\
+             shutdown_timeout = \"{}s\"\n[admin]\nlisten = \"{admin}\"\n",
+            SHUTDOWN_TIMEOUT.as_secs()
+        ),
+    );
+    let log = TempFile::new("stderr.log", "");
+    let mut child = serve(&file, &log);
+    wait_healthy(&mut child, admin);
+    let denied = curl(&[&format!("http://{proxy}/v1/videos/v")]);
+    assert_eq!(denied.status, 401, "{denied:?}");
+    let status = child.terminate(SHUTDOWN_TIMEOUT + Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "{status}");
+    let stdout = std::fs::read_to_string(&log.0).unwrap();
+    let stderr = std::fs::read_to_string(log.0.with_extension("err")).unwrap();
+    let _ = std::fs::remove_file(log.0.with_extension("err"));
+    assert_eq!(stdout, "", "serve prints nothing on stdout");
+    for line in ["vidgate is serving", "request denied", "SIGTERM received"] {
+        assert!(stderr.contains(line), "{line:?} not in the logs:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI colours in a file:\n{stderr}"
+    );
+}
+
+#[test]
 fn serve_refuses_a_port_in_use_and_exits_non_zero() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = taken.local_addr().unwrap();
     let file = TempFile::new(
         "taken.toml",
         &format!(
-            "[proxy]\nlisten = \"{proxy}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n",
+            "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://127.0.0.1:9\"\n\
+             [admin]\nlisten = \"127.0.0.1:{}\"\n",
             free_port()
         ),
     );
@@ -738,11 +823,13 @@ fn token_mint_refuses_what_the_gateway_would_refuse() {
 fn a_minted_token_passes_the_running_gateway() {
     let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let origin = demo_origin();
     let file = TempFile::new(
         "serve-jwt.toml",
         &format!(
-            "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+            "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://{}\"\nshutdown_timeout = \"{}s\"\n\n\
              [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n\n{KEYS_TOML}",
+            origin.addr,
             SHUTDOWN_TIMEOUT.as_secs()
         ),
     );
@@ -809,9 +896,11 @@ fn wait_for_metric(child: &mut Running, admin: SocketAddr, series: &str, value: 
 fn sighup_swaps_the_jwt_keys_and_a_broken_config_changes_nothing() {
     let proxy = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let origin = demo_origin();
     let base = format!(
-        "[proxy]\nlisten = \"{proxy}\"\nshutdown_timeout = \"{}s\"\n\n\
+        "[proxy]\nlisten = \"{proxy}\"\nupstream = \"http://{}\"\nshutdown_timeout = \"{}s\"\n\n\
          [admin]\nlisten = \"{admin}\"\napp_token = \"cli-app\"\nprivate_key = \"cli-secret\"\n\n",
+        origin.addr,
         SHUTDOWN_TIMEOUT.as_secs()
     );
     let key = |kid: &str| {

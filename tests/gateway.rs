@@ -1323,7 +1323,7 @@ async fn metrics_count_the_traffic_by_value_and_hold_no_secret() {
     }
 
     // The same registry, seen through the gateway's handle.
-    let stats = vidgate::store::TokenStore::stats(&*gw.store).await.unwrap();
+    let stats = vidgate::store::TokenStore::stats(&gw.store).await.unwrap();
     gw.metrics.store_stats(&stats);
     assert_eq!(metric(&gw.metrics.render(), "vidgate_tokens"), 2.0);
 }

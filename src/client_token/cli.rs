@@ -213,7 +213,7 @@ mod tests {
              [client_tokens.ziggeo]\napplication_token = \"app\"\nencryption_key = \"zk\"\n",
         )
         .unwrap();
-        config.client_token_verifiers().unwrap()
+        ClientTokens::from_config(&config.client_tokens).unwrap()
     }
 
     fn options(format: Format) -> MintOptions {

@@ -1,3 +1,5 @@
+//! Tests of client-side tokens: JWT keys and claims, the Ziggeo format, minting and inspecting.
+
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -76,7 +78,7 @@ encryption_key = "zig-secret"
 
 fn verifiers() -> ClientTokens {
     let config = Config::from_toml_str(&config()).unwrap();
-    config.client_token_verifiers().unwrap()
+    ClientTokens::from_config(&config.client_tokens).unwrap()
 }
 
 fn exp_in(secs: i64) -> i64 {
@@ -366,9 +368,7 @@ fn keys_that_do_not_parse_or_match_are_config_errors() {
         if let Some(private) = private {
             text += &format!("private_key_pem = {}\n", toml_string(private));
         }
-        Config::from_toml_str(&text)
-            .unwrap()
-            .client_token_verifiers()
+        ClientTokens::from_config(&Config::from_toml_str(&text).unwrap().client_tokens)
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
@@ -401,9 +401,8 @@ fn mint_picks_the_only_signing_key_or_asks() {
          [[client_tokens.jwt_keys]]\nkid = \"sig\"\nalg = \"HS256\"\nsecret = \"s\"\n",
         toml_string(ED_PUBLIC)
     ))
-    .unwrap()
-    .client_token_verifiers()
     .unwrap();
+    let only = ClientTokens::from_config(&only.client_tokens).unwrap();
     assert_eq!(only.jwt().signing_kid(None), Ok("sig"));
     assert_eq!(
         only.jwt().sign("pub", &json!({})),

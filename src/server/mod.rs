@@ -1,6 +1,6 @@
-//! Listeners and lifetimes: binds the proxy and admin listeners, serves their connections
-//! (TLS, limits: see [`conn`]), swaps in a new configuration on reload, and drains both on
-//! shutdown.
+//! Listeners and lifetimes: builds what the configuration describes ([`build`], the
+//! composition root), binds the proxy and admin listeners, serves their connections (TLS,
+//! limits: see `conn.rs`), swaps in a new configuration on reload, and drains both on shutdown.
 //!
 //! [`Gateway::bind`] does everything that can fail at start-up (so a bad config never starts
 //! a half-working gateway); [`Gateway::run`] serves until the shutdown future completes, then
@@ -10,6 +10,7 @@
 //! configuration (the binary calls it on SIGHUP); a configuration that cannot be built
 //! changes nothing.
 
+mod build;
 mod conn;
 
 use std::future::Future;
@@ -25,14 +26,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::admin::{self, AdminAuth, AdminState};
+pub use build::{build, check_config, client_tokens, Components};
+
 use crate::config::{Config, ConfigError};
-use crate::demo::DemoOrigin;
-use crate::layer::{Vidgate, VidgateLayer};
-use crate::metrics::{Listener, Metrics, SweepKind};
-use crate::proxy::{Upstream, UpstreamConfig};
-use crate::store::{MemoryStore, TokenStore};
-use crate::tls::{self, CertSlot, Identity};
+use crate::metrics::{Listener, Metrics};
+use crate::store::{Store, TokenStore};
+use crate::tls::{self, CertSlot};
+use build::ProxyService;
 use conn::{Acceptor, Limits, Swappable};
 
 /// Why the gateway could not start, or a new configuration could not be applied.
@@ -48,25 +48,16 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The configuration cannot be served.
+    /// The configuration cannot be served: the same one-line error `check-config` gives.
     #[error("{0}")]
-    Config(String),
-    /// The built-in demo origin could not start.
-    #[error("cannot start the built-in demo origin: {0}")]
-    Demo(std::io::Error),
-}
-
-impl From<ConfigError> for ServerError {
-    fn from(error: ConfigError) -> Self {
-        ServerError::Config(error.to_string())
-    }
+    Config(#[from] ConfigError),
+    /// The listeners could not be set up.
+    #[error("{0}")]
+    Listener(String),
 }
 
 /// How often the store gauges are refreshed (SPEC 4: fresh to within 10 s).
 const GAUGE_REFRESH: Duration = Duration::from_secs(5);
-
-/// The proxy's service: vidgate's checks in front of the forwarding to the origin.
-type ProxyService = Vidgate<Upstream, MemoryStore>;
 
 /// A gateway whose listeners are bound, ready to [`run`](Gateway::run).
 pub struct Gateway {
@@ -77,15 +68,15 @@ pub struct Gateway {
     tls: Option<TlsAcceptor>,
     max_connections: u32,
     upstream: Uri,
-    demo: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What the listeners, the reloader and the drain share.
 struct Shared {
-    store: Arc<MemoryStore>,
+    /// Built once at start-up; a reload keeps it.
+    store: Store,
+    /// Counted into by every part; a reload keeps it.
     metrics: Metrics,
-    /// The built-in demo origin, when `proxy.upstream` was absent at start-up.
-    demo_upstream: Option<Uri>,
+    /// The current services and limits: a reload swaps them whole, requests load them per head.
     proxy: Swappable<ProxyService>,
     admin: Swappable<Router>,
     limits: Swappable<Limits>,
@@ -95,158 +86,26 @@ struct Shared {
     running: Mutex<Config>,
 }
 
-/// Everything a configuration builds that a reload can replace.
-struct Built {
-    /// The origin requests go to.
-    upstream: Uri,
-    proxy: ProxyService,
-    admin: Router,
-    limits: Limits,
-    identity: Option<Identity>,
-}
-
 impl Shared {
     /// The configuration in effect. A panic while it was held cannot leave it half-written
     /// (it is replaced whole), so a poisoned lock is still a good one.
     fn running(&self) -> std::sync::MutexGuard<'_, Config> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Build every reloadable part of `config`, or say why it cannot be served.
-    fn build(
-        config: &Config,
-        store: &Arc<MemoryStore>,
-        metrics: &Metrics,
-        demo_upstream: Option<&Uri>,
-    ) -> Result<Built, ServerError> {
-        // Config::load built these already; a config built in code gets the same checks.
-        let routes = config.routes()?;
-        let client_tokens = config.client_token_verifiers()?;
-        let identity = config.tls_identity()?;
-        let roots = config.origin_roots_if_pinned()?;
-        let uri = match (&config.proxy.upstream, demo_upstream) {
-            (Some(url), _) => url.uri().clone(),
-            (None, Some(demo)) => demo.clone(),
-            (None, None) => {
-                return Err(ServerError::Config(
-                    "proxy.upstream: cannot be removed by a reload (the built-in demo origin \
-                     starts only at start-up); restart vidgate to use it"
-                        .into(),
-                ))
-            }
-        };
-        let forward = Upstream::try_new(
-            UpstreamConfig {
-                uri: uri.clone(),
-                connect_timeout: config.proxy.connect_timeout.get(),
-                response_timeout: config.proxy.response_timeout.get(),
-                roots,
-                http2: config.proxy.upstream_http2,
-            },
-            metrics.clone(),
-        )
-        .map_err(|e| ServerError::Config(e.to_string()))?;
-        let mut vidgate = VidgateLayer::new(store.clone())
-            .routes(routes)
-            .client_tokens(client_tokens)
-            .metrics(metrics.clone())
-            .bearer_auth(config.proxy.bearer_auth)
-            .same_site(config.proxy.cookie_same_site)
-            .tls(config.proxy.tls_enabled());
-        if let Some(cors) = &config.proxy.cors {
-            vidgate = vidgate.cors(crate::layer::Cors::new(cors));
-        }
-        let admin_auth = config
-            .admin_key()
-            .map(|key| AdminAuth::new(config.admin.app_token.clone(), key.to_owned()));
-        if admin_auth.is_none() {
-            tracing::warn!(
-                "admin.private_key is not set: the admin API refuses every authenticated request"
-            );
-        }
-        let admin = admin::router(AdminState {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            auth: admin_auth,
-            max_body: config.admin.max_body,
-        });
-        Ok(Built {
-            upstream: uri,
-            proxy: tower::Layer::layer(&vidgate, forward),
-            admin,
-            limits: Limits::of(&config.proxy),
-            identity,
-        })
-    }
 }
 
 impl Gateway {
-    /// Build the store, start the demo origin when no upstream is configured, and bind both
-    /// listeners. Must be called within a Tokio runtime.
+    /// Build what `config` describes ([`build`]) and bind both listeners. Must be called within
+    /// a Tokio runtime (the store's sweeper starts on it).
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         let metrics = Metrics::new();
-        let swept_into = metrics.clone();
-        let store = Arc::new(
-            config
-                .memory_store_builder()
-                .on_sweep(move |swept| {
-                    swept_into.swept(SweepKind::Token, swept.tokens);
-                    swept_into.swept(SweepKind::Session, swept.sessions);
-                })
-                .build(),
-        );
-        let demo = match &config.proxy.upstream {
-            Some(_) => None,
-            None => {
-                let (addr, task) = DemoOrigin::with_samples()
-                    .spawn()
-                    .await
-                    .map_err(ServerError::Demo)?;
-                tracing::info!(%addr, "no proxy.upstream configured: serving the built-in demo origin");
-                let uri = Uri::builder()
-                    .scheme("http")
-                    .authority(addr.to_string())
-                    .path_and_query("/")
-                    .build()
-                    .map_err(|e| ServerError::Config(e.to_string()));
-                match uri {
-                    Ok(uri) => Some((uri, task)),
-                    Err(error) => {
-                        task.abort();
-                        return Err(error);
-                    }
-                }
-            }
-        };
-        let (demo_upstream, demo) = demo.unzip();
-        let gateway = Self::bind_with(config, store, metrics, demo_upstream).await;
-        match gateway {
-            Ok(mut gateway) => {
-                gateway.demo = demo;
-                Ok(gateway)
-            }
-            Err(error) => {
-                if let Some(demo) = demo {
-                    demo.abort();
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn bind_with(
-        config: Config,
-        store: Arc<MemoryStore>,
-        metrics: Metrics,
-        demo_upstream: Option<Uri>,
-    ) -> Result<Self, ServerError> {
-        let built = Shared::build(&config, &store, &metrics, demo_upstream.as_ref())?;
+        let built = build(&config, &metrics, None)?;
         let (cert, tls) = match built.identity {
             None => (None, None),
             Some(identity) => {
                 let slot = CertSlot::new(identity);
                 let server = tls::server_config(slot.clone())
-                    .map_err(|e| ServerError::Config(format!("proxy.tls_cert: {e}")))?;
+                    .map_err(|e| ServerError::Listener(format!("proxy.tls_cert: {e}")))?;
                 (Some(slot), Some(TlsAcceptor::from(server)))
             }
         };
@@ -261,9 +120,8 @@ impl Gateway {
         let max_connections = u32::try_from(config.proxy.max_connections).unwrap_or(u32::MAX);
         Ok(Gateway {
             shared: Arc::new(Shared {
-                store,
+                store: built.store,
                 metrics,
-                demo_upstream,
                 proxy: Arc::new(ArcSwap::from_pointee(built.proxy)),
                 admin: Arc::new(ArcSwap::from_pointee(built.admin)),
                 limits: Arc::new(ArcSwap::from_pointee(built.limits)),
@@ -275,7 +133,6 @@ impl Gateway {
             tls,
             max_connections,
             upstream: built.upstream,
-            demo: None,
         })
     }
 
@@ -303,7 +160,7 @@ impl Gateway {
     }
 
     /// The store, e.g. to seed a token (as `vidgate demo` does).
-    pub fn store(&self) -> &Arc<MemoryStore> {
+    pub fn store(&self) -> &Store {
         &self.shared.store
     }
 
@@ -333,13 +190,12 @@ impl Gateway {
             tls,
             max_connections,
             upstream: _,
-            demo,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let refresher = tokio::spawn(refresh_gauges(shared.store.clone(), shared.metrics.clone()));
         tracing::info!(
-            proxy = %proxy_listener.local_addr().map_err(|e| ServerError::Config(e.to_string()))?,
-            admin = %admin_listener.local_addr().map_err(|e| ServerError::Config(e.to_string()))?,
+            proxy = %proxy_listener.local_addr().map_err(|e| ServerError::Listener(e.to_string()))?,
+            admin = %admin_listener.local_addr().map_err(|e| ServerError::Listener(e.to_string()))?,
             tls = tls.is_some(),
             "vidgate is serving"
         );
@@ -390,9 +246,6 @@ impl Gateway {
             ),
         }
         refresher.abort();
-        if let Some(demo) = demo {
-            demo.abort();
-        }
         Ok(())
     }
 }
@@ -444,12 +297,7 @@ impl Reloader {
     fn try_apply(&self, config: Config) -> Result<Vec<&'static str>, ServerError> {
         let shared = &self.shared;
         let mut running = shared.running();
-        let built = Shared::build(
-            &config,
-            &shared.store,
-            &shared.metrics,
-            shared.demo_upstream.as_ref(),
-        )?;
+        let built = build(&config, &shared.metrics, Some(&shared.store))?;
         let need_restart = restart_only_changes(&running, &config);
         // Everything is built: from here on nothing fails, so nothing is half-applied.
         if let (Some(slot), Some(identity)) = (&shared.cert, built.identity) {
@@ -500,7 +348,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// Keep the store gauges fresh.
-async fn refresh_gauges<St: TokenStore>(store: Arc<St>, metrics: Metrics) {
+async fn refresh_gauges(store: Store, metrics: Metrics) {
     let mut ticks = tokio::time::interval(GAUGE_REFRESH);
     loop {
         ticks.tick().await;
@@ -512,26 +360,4 @@ async fn refresh_gauges<St: TokenStore>(store: Arc<St>, metrics: Metrics) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reload_names_the_changes_that_need_a_restart_and_only_those() {
-        let old = Config::from_toml_str("[proxy]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
-        let same_but_reloadable = Config::from_toml_str(
-            "[proxy]\nlisten = \"127.0.0.1:8080\"\nresponse_timeout = \"5s\"\nidle_timeout = \"9s\"\n\
-             [client_tokens]\nleeway = \"1s\"\n",
-        )
-        .unwrap();
-        assert!(restart_only_changes(&old, &same_but_reloadable).is_empty());
-        let moved = Config::from_toml_str(
-            "[proxy]\nlisten = \"127.0.0.1:8081\"\nmax_connections = 5\n\
-             [store]\nsweep_interval = \"2s\"\n[log]\nformat = \"json\"\n",
-        )
-        .unwrap();
-        assert_eq!(
-            restart_only_changes(&old, &moved),
-            ["proxy.listen", "proxy.max_connections", "store", "log"]
-        );
-    }
-}
+mod tests;

@@ -37,7 +37,7 @@ use vidgate::config::Config;
 use vidgate::metrics::Metrics;
 use vidgate::response::{self, Body};
 use vidgate::server::{Gateway, Reloader, ServerError};
-use vidgate::store::MemoryStore;
+use vidgate::store::Store;
 
 /// The admin API's user name (`admin.app_token`), also the only `{app}` the prefixes accept.
 pub const APP_TOKEN: &str = "demo-app";
@@ -302,7 +302,7 @@ private_key = "{PRIVATE_KEY}"
 pub struct TestGateway {
     pub proxy: SocketAddr,
     pub admin: SocketAddr,
-    pub store: Arc<MemoryStore>,
+    pub store: Store,
     pub metrics: Metrics,
     pub http: Http,
     /// Applies a new configuration to the running gateway, as SIGHUP does.
@@ -311,7 +311,7 @@ pub struct TestGateway {
     done: Option<oneshot::Receiver<Result<(), ServerError>>>,
 }
 
-type Started = Result<(SocketAddr, SocketAddr, Arc<MemoryStore>, Metrics, Reloader), ServerError>;
+type Started = Result<(SocketAddr, SocketAddr, Store, Metrics, Reloader), ServerError>;
 
 impl TestGateway {
     /// A gateway in front of `upstream`.
