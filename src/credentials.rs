@@ -165,11 +165,6 @@ impl Credentials {
         }
     }
 
-    /// Every distinct token credential, in the order found (the same value repeated is one).
-    pub fn tokens(&self) -> &[TokenCredential] {
-        &self.tokens
-    }
-
     /// The request's one token (SPEC 2.6 step 2), as the decision judges it
     /// ([`policy::one_token`]): `ambiguous_token` for two different ones, `missing_token` for
     /// none.

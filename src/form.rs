@@ -17,9 +17,8 @@ pub fn pairs(input: &[u8]) -> impl Iterator<Item = (Cow<'_, [u8]>, Cow<'_, [u8]>
     raw_pairs(input).map(|(name, value)| (decode(name), decode(value)))
 }
 
-/// Every pair of `input` as written (not decoded), for callers that keep or drop pairs byte for
-/// byte.
-pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+/// Every pair of `input` as written, not decoded.
+fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     input
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
@@ -60,11 +59,6 @@ pub fn utf8(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Whether raw component `raw` decodes to exactly `name`.
-pub fn is_named(raw: &[u8], name: &str) -> bool {
-    decode(raw).as_ref() == name.as_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,12 +93,5 @@ mod tests {
         assert_eq!(lossy(decode(b"%FF")), "\u{FFFD}");
         assert_eq!(utf8(decode(b"%FF")), None);
         assert_eq!(utf8(decode(b"caf%C3%A9")).as_deref(), Some("café"));
-    }
-
-    #[test]
-    fn names_are_compared_decoded() {
-        assert!(is_named(b"server%5Fauth", "server_auth"));
-        assert!(is_named(b"_method", "_method"));
-        assert!(!is_named(b"_Method", "_method"));
     }
 }
